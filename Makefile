@@ -1,0 +1,31 @@
+# make sweep: install (once) and run the default sweep.   make test: install (once) and run the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: help install sweep test lint bench clean
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned to the CPU wheel unless a torch is already there (GPU users bring their own)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==$(TORCH_VERSION)
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install hpo with its dependencies (idempotent)
+
+sweep: $(STAMP)  ## run the default sweep (MiniLM on demo data, Optuna TPE + ASHA, ~5 min on 2 cores)
+	$(BIN)/hpo sweep $(ARGS)
+
+test: $(STAMP)  ## run the whole test suite, slow end-to-end tests included
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check search trainers tests benchmarks
+
+clean:  ## remove outputs and caches (keeps .venv)
+	rm -rf outputs .pytest_cache .ruff_cache

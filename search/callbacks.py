@@ -1,0 +1,128 @@
+"""Ray Tune callbacks for the sweep's side concerns: the progress shown to the user and W&B runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, TextIO
+
+from ray.air.integrations.wandb import WandbLoggerCallback
+from ray.tune import Callback
+
+from search.params import apply_params
+
+
+def outcome(failed: bool, last_result: dict[str, Any] | None) -> str:
+    """finished, stopped (early, by the scheduler) or failed.
+
+    Ray marks a scheduler-stopped trial ``done`` too, so the trial's own count of planned
+    evaluations is what tells the two apart.
+    """
+    if failed:
+        return "failed"
+    last = last_result or {}
+    planned = last.get("evaluations_planned")
+    if planned is not None and last.get("training_iteration", 0) < planned:
+        return "stopped"
+    return "finished"
+
+
+class ProgressCallback(Callback):
+    """One line per evaluation and per trial end, with the counts and the best so far.
+
+    Replaces Ray's status tables with what a user watching a sweep asks: how many trials are
+    running, finished, stopped early or failed, and what the best result is so far.
+    """
+
+    def __init__(self, metric: str, mode: str, out: TextIO = sys.stdout) -> None:
+        self.metric, self.mode, self.out = metric, mode, out
+        self.started = time.monotonic()
+        self.best: tuple[float, str] | None = None
+        self.counts = {"running": 0, "finished": 0, "stopped": 0, "failed": 0}
+
+    def _print(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        best = f"best {self.metric}={self.best[0]:.4f} ({self.best[1]})" if self.best else "best: none yet"
+        counts = " ".join(f"{k} {v}" for k, v in self.counts.items())
+        print(f"[{elapsed:6.0f}s] {text:<58} | {counts} | {best}", file=self.out, flush=True)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.counts["running"] += 1
+        params = ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in trial.config.items())
+        self._print(f"{trial.trial_id} started: {params}"[:58])
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        value = result.get(self.metric)
+        if value is None:
+            return
+        if self.best is None or (value > self.best[0] if self.mode == "max" else value < self.best[0]):
+            self.best = (value, trial.trial_id)
+        self._print(f"{trial.trial_id} eval {result.get('training_iteration')}: {self.metric}={value:.4f}")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        ended = outcome(trial.status == "ERROR", trial.last_result)
+        self.counts["running"] -= 1
+        self.counts[ended] += 1
+        self._print(f"{trial.trial_id} {ended}")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.counts["running"] -= 1
+        self.counts["failed"] += 1
+        self._print(f"{trial.trial_id} failed (see the leaderboard for the error)")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def wandb_mode(configured: str) -> str:
+    """``auto``: online when an API key is in the environment, else offline (sync later)."""
+    if configured != "auto":
+        return configured
+    if os.environ.get("WANDB_MODE") in ("online", "offline", "disabled"):
+        return os.environ["WANDB_MODE"]
+    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+
+
+class TrialRunsCallback(WandbLoggerCallback):
+    """Ray's W&B logger with each run's config being the trial's full resolved config.
+
+    Ray's callback logs only the sampled values as the run config; users comparing runs in W&B
+    also want the model, data and fixed settings, with the sampled values applied in place.
+    """
+
+    def __init__(self, base_config: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base_config = base_config
+
+    def setup(self, *args: Any, **kwargs: Any) -> None:
+        # Ray insists on an API key even for offline runs; offline needs none.
+        if self.kwargs.get("mode") in ("offline", "disabled"):
+            return
+        super().setup(*args, **kwargs)
+
+    def _start_logging_actor(self, trial: Any, exclude_results: list[str], **wandb_init_kwargs: Any) -> None:
+        config = apply_params(self.base_config, trial.config)
+        config["trial_id"] = trial.trial_id
+        config["params"] = dict(trial.config)
+        wandb_init_kwargs["config"] = config
+        super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs)
+
+
+def build_logger_callbacks(cfg: dict[str, Any], group: str, sweep_dir: str) -> list[Callback]:
+    """The W&B callback for ``logger=wandb``; none for ``logger=none``. Never writes an API key."""
+    logger = cfg["logger"]
+    if logger["name"] == "none":
+        return []
+    return [
+        TrialRunsCallback(
+            base_config=cfg,
+            project=os.environ.get("WANDB_PROJECT") or logger["project"],
+            group=logger.get("group") or group,
+            entity=os.environ.get("WANDB_ENTITY") or logger.get("entity"),
+            mode=wandb_mode(logger["mode"]),
+            dir=sweep_dir,
+            job_type="trial",
+        )
+    ]

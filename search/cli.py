@@ -1,0 +1,156 @@
+"""The ``hpo`` command: sweep, export and train.
+
+Bad input ends in one paragraph on stderr and exit status 2, never a traceback: users fix a
+key, not read a stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+from search.errors import ConfigError
+
+SWEEP_USAGE = """usage: hpo sweep [--config-name NAME|PATH.yaml] [key=value ...]
+
+Run a sweep composed by Hydra from a file in sweeps/ (default: demo) and the config groups
+below; any key can be overridden, e.g.
+
+  hpo sweep searcher=random scheduler=fifo sweep.num_trials=4 trainer.epochs=2
+  hpo sweep --config-name rte_grid trainer.batch_size=32
+  hpo sweep search_space.trainer.learning_rate.high=1e-3
+
+Results go to sweep.output_dir; at the end the leaderboard is printed and best/ exported.
+"""
+
+
+def _sweep_help() -> str:
+    from search.compose import available_sweeps, group_options
+
+    lines = [SWEEP_USAGE, "Config groups (group=option):"]
+    for group, options in group_options().items():
+        lines.append(f"  {group:<13} {', '.join(options)}")
+    lines.append(f"\nSweeps (--config-name): {', '.join(available_sweeps())}")
+    return "\n".join(lines)
+
+
+def cmd_sweep(args: list[str]) -> int:
+    from search.compose import DEFAULT_SWEEP
+
+    parser = argparse.ArgumentParser(prog="hpo sweep", add_help=False)
+    parser.add_argument("--config-name", "-cn", default=DEFAULT_SWEEP)
+    parser.add_argument("--help", "-h", action="store_true")
+    parser.add_argument("overrides", nargs="*")
+    ns = parser.parse_args(args)
+    if ns.help:
+        print(_sweep_help())
+        return 0
+    from search.export import export
+    from search.sweep import prepare, run
+
+    prepared = prepare(ns.config_name, ns.overrides)
+    cfg = prepared.config
+    print(
+        f"hpo: sweep {cfg['sweep']['name']}: {cfg['model']['name']} on {cfg['data']['name']}, "
+        f"searcher {cfg['searcher']['name']}, scheduler {cfg['scheduler']['name']}, "
+        f"{prepared.search.num_samples if cfg['searcher']['name'] != 'grid' else 'grid of'} "
+        f"{'trials' if cfg['searcher']['name'] != 'grid' else _grid_count(prepared)}, "
+        f"metric {cfg['sweep']['metric']} ({cfg['sweep']['mode']})\n"
+        f"hpo: output {prepared.sweep_dir}",
+        flush=True,
+    )
+    sweep_dir = run(prepared)
+    _print_export(export(sweep_dir))
+    return 0
+
+
+def _grid_count(prepared) -> str:
+    from search.space import grid_size
+
+    return f"{grid_size(prepared.params)} trials"
+
+
+def _print_export(summary) -> None:
+    print(f"\nLeaderboard ({summary.sweep_dir / 'leaderboard.md'}):\n")
+    print(summary.leaderboard)
+    if summary.best_dir is None:
+        print("hpo: no trial produced an evaluation; nothing exported.")
+        return
+    print(f"Best trial: {summary.best.trial_id}")
+    print(f"Best config: {summary.best_dir / 'config.yaml'}")
+    if (summary.best_dir / "checkpoint").is_dir():
+        print(f"Best checkpoint: {summary.best_dir / 'checkpoint'}")
+    print(f"Retrain it: hpo train --config {summary.best_dir / 'config.yaml'}")
+
+
+def cmd_export(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hpo export", description="Write the leaderboard and best/ of a sweep folder.")
+    parser.add_argument("sweep_dir")
+    ns = parser.parse_args(args)
+    from search.export import export
+
+    _print_export(export(ns.sweep_dir))
+    return 0
+
+
+def cmd_train(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hpo train",
+        description="Fine-tune once with a config file (e.g. a sweep's best/config.yaml), outside Ray.",
+    )
+    parser.add_argument("--config", required=True, help="a YAML config, e.g. outputs/<sweep>/<time>/best/config.yaml")
+    parser.add_argument("--output-dir", default=None, help="default: outputs/train/<sweep name>/<time>")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides")
+    ns = parser.parse_args(args)
+    from search.compose import compose_config
+    from search.schema import check, resolve
+    from search.sweep import check_inputs
+    from trainers.train import train
+
+    cfg = resolve(compose_config(ns.config, ns.overrides))
+    check(cfg)
+    check_inputs(cfg)
+    output = Path(ns.output_dir or f"outputs/train/{cfg['sweep']['name']}/{datetime.now():%Y-%m-%d_%H-%M-%S}").resolve()
+    print(f"hpo: training {cfg['model']['name']} on {cfg['data']['name']} -> {output}", flush=True)
+    result = train(cfg, output)
+    metric = cfg["sweep"]["metric"]
+    print(f"Best {metric}: {result.best[metric]:.4f} at epoch {result.best['epoch']:.2f}")
+    print(f"Checkpoint: {output / 'checkpoint'}")
+    return 0
+
+
+COMMANDS = {"sweep": cmd_sweep, "export": cmd_export, "train": cmd_train}
+USAGE = """usage: hpo <command> [args]
+
+commands:
+  sweep    run a hyperparameter sweep (hpo sweep --help lists the config groups)
+  export   write the leaderboard and best/ of a sweep folder
+  train    fine-tune once from a config file, e.g. a sweep's best/config.yaml
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"hpo: error: unknown command {command!r}. Valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        return COMMANDS[command](rest)
+    except ConfigError as exc:
+        print(f"hpo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hpo: interrupted; results so far are in the sweep folder", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The one error type users see for bad input, printed without a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration or input error.
+
+    The CLI prints it as one paragraph and exits with status 2, so it must carry everything a
+    user needs to fix the input: the key (or file), the bad value and the valid choices.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        message: str,
+        *,
+        value: Any = None,
+        choices: Iterable[Any] | None = None,
+    ) -> None:
+        self.key = key
+        self.value = value
+        self.choices = list(choices) if choices is not None else None
+        text = f"{key}: {message}"
+        if value is not None:
+            text += f" (got {value!r})"
+        if self.choices is not None:
+            text += f". Valid choices: {', '.join(str(c) for c in self.choices)}"
+        super().__init__(text)
+
+
+def unknown_name_error(key: str, name: Any, registry: Iterable[str]) -> ConfigError:
+    """The error every registry raises for a name it does not know."""
+    return ConfigError(key, "unknown name", value=name, choices=sorted(registry))

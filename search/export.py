@@ -1,0 +1,201 @@
+"""Results of a finished sweep: the leaderboard and the best trial's config and checkpoint.
+
+Trials are ranked by their best evaluation, not their last (ASHA and over-fitting both make the
+last one misleading), and the exported checkpoint is the one saved at that best evaluation.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search.callbacks import outcome
+from search.errors import ConfigError
+from search.params import apply_params
+from search.sweep import TRIALS_DIR, load_sweep_config
+
+LEADERBOARD_CSV = "leaderboard.csv"
+LEADERBOARD_MD = "leaderboard.md"
+BEST_DIR = "best"
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the leaderboard shows it."""
+
+    trial_id: str
+    status: str  # finished | stopped | failed
+    params: dict[str, Any]
+    evaluations: int
+    best: dict[str, Any] | None = None
+    checkpoint: Path | None = None
+    error: str | None = None
+    path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def collect_trials(sweep_dir: str | Path, metric: str, mode: str) -> list[TrialRecord]:
+    """Read every trial of a sweep folder with Ray Tune's own result reader."""
+    from ray.tune import ExperimentAnalysis, ResultGrid
+
+    trials_dir = Path(sweep_dir) / TRIALS_DIR
+    if not trials_dir.is_dir():
+        raise ConfigError("sweep_dir", f"no trial results in {trials_dir}", value=str(sweep_dir))
+    grid = ResultGrid(ExperimentAnalysis(str(trials_dir), default_metric=metric, default_mode=mode))
+    records = []
+    for result in grid:
+        history = result.metrics_dataframe
+        evaluations = 0 if history is None or metric not in history else int(history[metric].notna().sum())
+        best, checkpoint = _best_evaluation(result, metric, mode)
+        status = outcome(bool(result.error), result.metrics)
+        records.append(
+            TrialRecord(
+                trial_id=str(result.metrics.get("trial_id") or Path(result.path).name),
+                status=status,
+                params=dict(result.config or {}),
+                evaluations=evaluations,
+                best=best,
+                checkpoint=checkpoint,
+                error=_error_line(result.error) if result.error else None,
+                path=Path(result.path),
+            )
+        )
+    return rank_trials(records, metric, mode)
+
+
+def _best_evaluation(result: Any, metric: str, mode: str) -> tuple[dict[str, Any] | None, Path | None]:
+    """The best evaluation's metrics and, when Ray kept it, its checkpoint folder."""
+    kept = [(m, c) for c, m in (result.best_checkpoints or []) if _finite(m.get(metric))]
+    if kept:
+        metrics, checkpoint = (max if mode == "max" else min)(kept, key=lambda mc: mc[0][metric])
+        return dict(metrics), Path(checkpoint.path)
+    history = result.metrics_dataframe
+    if history is None or metric not in history or history[metric].notna().sum() == 0:
+        return None, None
+    index = history[metric].idxmax() if mode == "max" else history[metric].idxmin()
+    return history.loc[index].to_dict(), None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _error_line(error: Any) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def rank_trials(records: list[TrialRecord], metric: str, mode: str) -> list[TrialRecord]:
+    """Best first by each trial's best evaluation; trials with no evaluation last."""
+    sign = -1.0 if mode == "max" else 1.0
+    return sorted(records, key=lambda r: (r.best is None, sign * r.best[metric] if r.best else 0.0, r.trial_id))
+
+
+def leaderboard_rows(records: list[TrialRecord], metric: str) -> list[dict[str, Any]]:
+    """Flat rows for the CSV and Markdown leaderboards."""
+    param_keys = sorted({k for r in records for k in r.params})
+    metric_keys = sorted({k for r in records if r.best for k in r.best if k.startswith("eval/") and k != metric})
+    rows = []
+    for rank, r in enumerate(records, start=1):
+        row: dict[str, Any] = {"rank": rank, "trial": r.trial_id, "status": r.status}
+        row[f"best {metric}"] = r.best.get(metric) if r.best else None
+        row["best epoch"] = r.best.get("epoch") if r.best else None
+        row["evaluations"] = r.evaluations
+        for key in metric_keys:
+            row[key] = r.best.get(key) if r.best else None
+        for key in param_keys:
+            row[key] = r.params.get(key)
+        row["error"] = r.error or ""
+        rows.append(row)
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """A GitHub-flavoured Markdown table of the leaderboard rows."""
+    if not rows:
+        return "(no trials)\n"
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(_cell(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class ExportSummary:
+    """What ``hpo export`` wrote, for the CLI to print."""
+
+    sweep_dir: Path
+    leaderboard: str
+    best_dir: Path | None
+    best: TrialRecord | None
+    records: list[TrialRecord]
+
+
+def export(sweep_dir: str | Path) -> ExportSummary:
+    """Write the leaderboard (CSV, Markdown) and ``best/`` (config.yaml, checkpoint/, metrics.yaml)."""
+    sweep_dir = Path(sweep_dir).resolve()
+    cfg = load_sweep_config(sweep_dir)
+    metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
+    records = collect_trials(sweep_dir, metric, mode)
+    rows = leaderboard_rows(records, metric)
+    with (sweep_dir / LEADERBOARD_CSV).open("w", newline="") as f:
+        if rows:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    table = markdown_table(rows)
+    (sweep_dir / LEADERBOARD_MD).write_text(f"# Leaderboard: {cfg['sweep']['name']}\n\nRanked by each trial's best `{metric}` ({mode}).\n\n{table}")
+    best = next((r for r in records if r.best is not None), None)
+    best_dir = write_best(sweep_dir, cfg, best) if best else None
+    return ExportSummary(sweep_dir, table, best_dir, best, records)
+
+
+def write_best(sweep_dir: Path, cfg: dict[str, Any], best: TrialRecord) -> Path:
+    """``best/config.yaml`` (the winner's full resolved config), its checkpoint and metrics."""
+    best_dir = sweep_dir / BEST_DIR
+    if best_dir.exists():
+        shutil.rmtree(best_dir)
+    best_dir.mkdir()
+    config = apply_params(cfg, best.params)
+    header = (
+        f"# Best trial {best.trial_id} of sweep {cfg['sweep']['name']} ({sweep_dir}).\n"
+        f"# Best {cfg['sweep']['metric']} = {best.best[cfg['sweep']['metric']]} at epoch {best.best.get('epoch')}.\n"
+        f"# Retrain it: hpo train --config {best_dir / 'config.yaml'}\n"
+    )
+    (best_dir / "config.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False))
+    summary = {"trial_id": best.trial_id, "params": best.params, "metrics": _plain(best.best)}
+    if best.checkpoint is not None:
+        shutil.copytree(best.checkpoint, best_dir / "checkpoint")
+        summary["source_checkpoint"] = str(best.checkpoint)
+    (best_dir / "metrics.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
+    return best_dir
+
+
+REPORTED_KEYS = ("epoch", "step", "training_iteration", "time_total_s")
+
+
+def _plain(metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """The evaluation's own metrics as YAML-safe scalars (pandas rows carry numpy types)."""
+    out = {}
+    for key, value in (metrics or {}).items():
+        if "/" not in key and key not in REPORTED_KEYS:
+            continue
+        if hasattr(value, "item"):
+            value = value.item()
+        if isinstance(value, (int, float, str, bool)) or value is None:
+            out[key] = value
+    return out

@@ -1,0 +1,252 @@
+"""The typed shape of a sweep config and the checks made on the driver before Ray starts.
+
+Types are checked by OmegaConf against the dataclasses below (its structured-config merge names
+the key and the expected type); value ranges and names are checked by hand, each with a
+``ConfigError`` that names the key, the bad value and the valid choices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+from transformers import SchedulerType
+
+from search.errors import ConfigError
+from search.schedulers import SCHEDULERS
+from search.searchers import OPTUNA_SAMPLERS, SEARCHERS
+from search.space import Param, parse_space
+from trainers.data import FORMATS
+from trainers.metrics import BUILTIN_METRICS, CLASSIFICATION_METRICS
+from trainers.modeling import INITS
+
+TASKS = ("classification",)
+LOGGERS = ("wandb", "none")
+LOGGER_MODES = ("auto", "online", "offline")
+MODES = ("max", "min")
+
+
+@dataclass
+class ModelSchema:
+    name: str = "custom"
+    pretrained: str = "???"
+    tokenizer: str | None = None
+    init: str = "pretrained"
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataSchema:
+    name: str = "custom"
+    format: str = "tsv"
+    train_path: str | None = None
+    eval_path: str | None = None
+    hub_name: str | None = None
+    hub_config: str | None = None
+    train_split: str = "train"
+    eval_split: str = "validation"
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    num_train: int | None = None
+    num_eval: int | None = None
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+
+
+@dataclass
+class TrainerSchema:
+    task: str = "classification"
+    epochs: int = 3
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    lr_scheduler: str = "linear"
+    dropout: float | None = 0.1
+    max_seq_length: int = 128
+    eval_every_steps: int | None = None
+    seed: int = 42
+    metrics: list[str] = field(default_factory=lambda: ["accuracy"])
+
+
+@dataclass
+class SearcherSchema:
+    name: str = "optuna"
+    sampler: str = "tpe"
+    n_startup_trials: int = 10
+    max_concurrent: int | None = None
+
+
+@dataclass
+class SchedulerSchema:
+    name: str = "fifo"
+    max_t: int = 1
+    grace_period: int = 1
+    reduction_factor: float = 2
+
+
+@dataclass
+class LoggerSchema:
+    name: str = "none"
+    project: str = "hpo"
+    entity: str | None = None
+    group: str | None = None
+    mode: str = "auto"
+
+
+@dataclass
+class ResourcesSchema:
+    name: str = "cpu"
+    cpus_per_trial: float = 1
+    gpus_per_trial: float = 0
+    num_cpus: int | None = None
+
+
+@dataclass
+class ClusterSchema:
+    name: str = "local"
+    address: str | None = None
+
+
+@dataclass
+class SweepSchema:
+    name: str = "sweep"
+    metric: str = "eval/accuracy"
+    mode: str = "max"
+    num_trials: int = 8
+    seed: int = 0
+    output_dir: str = "outputs"
+
+
+GROUP_SCHEMAS: dict[str, type] = {
+    "model": ModelSchema,
+    "data": DataSchema,
+    "trainer": TrainerSchema,
+    "searcher": SearcherSchema,
+    "scheduler": SchedulerSchema,
+    "logger": LoggerSchema,
+    "resources": ResourcesSchema,
+    "cluster": ClusterSchema,
+    "sweep": SweepSchema,
+}
+
+
+def resolve(cfg: DictConfig) -> dict[str, Any]:
+    """Resolve interpolations and type-check each group; returns plain data for the workers.
+
+    Raises:
+        ConfigError: a required value left as ``???``, an unknown key or a value of the wrong type.
+    """
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as exc:
+        raise ConfigError(str(exc.full_key), "a value is required (set it on the command line: key=value)") from None
+    except OmegaConfBaseException as exc:
+        raise ConfigError(str(getattr(exc, "full_key", "config")), str(exc).splitlines()[0]) from None
+    assert isinstance(plain, dict)
+    missing = [g for g in (*GROUP_SCHEMAS, "search_space") if g not in plain]
+    if missing:
+        raise ConfigError(missing[0], "config group is missing from the sweep", choices=list(GROUP_SCHEMAS))
+    for group, schema in GROUP_SCHEMAS.items():
+        plain[group] = _typed(group, schema, plain[group])
+    return plain
+
+
+def _typed(group: str, schema: type, values: Any) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise ConfigError(group, "expected a mapping of keys to values", value=values)
+    unknown = sorted(set(values) - set(schema.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"{group}.{unknown[0]}", "unknown key", choices=list(schema.__dataclass_fields__))
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), values)
+    except OmegaConfBaseException as exc:
+        key = f"{group}.{exc.full_key}" if getattr(exc, "full_key", None) else group
+        bad = values.get(str(getattr(exc, "full_key", "")).split(".")[0])
+        expected = schema.__dataclass_fields__.get(str(getattr(exc, "full_key", "")).split(".")[0])
+        kind = f"expected {expected.type}" if expected else "wrong type"
+        raise ConfigError(key, kind, value=bad) from None
+    return OmegaConf.to_container(merged, resolve=True)  # type: ignore[return-value]
+
+
+def check(cfg: dict[str, Any]) -> list[Param]:
+    """Check names, ranges and the search space of a resolved config; returns the parsed space.
+
+    Raises:
+        ConfigError: the first problem found.
+    """
+    _choice(cfg, "trainer.task", TASKS)
+    _choice(cfg, "model.init", INITS)
+    _choice(cfg, "data.format", FORMATS)
+    _choice(cfg, "searcher.name", SEARCHERS)
+    _choice(cfg, "scheduler.name", SCHEDULERS)
+    _choice(cfg, "logger.name", LOGGERS)
+    _choice(cfg, "logger.mode", LOGGER_MODES)
+    _choice(cfg, "sweep.mode", MODES)
+    _choice(cfg, "trainer.lr_scheduler", [s.value for s in SchedulerType])
+    if cfg["searcher"]["name"] == "optuna":
+        _choice(cfg, "searcher.sampler", OPTUNA_SAMPLERS)
+    for name in cfg["trainer"]["metrics"]:
+        if name not in CLASSIFICATION_METRICS:
+            raise ConfigError("trainer.metrics", "unknown metric", value=name, choices=CLASSIFICATION_METRICS)
+    reported = [f"eval/{m}" for m in (*cfg["trainer"]["metrics"], *BUILTIN_METRICS)]
+    if cfg["sweep"]["metric"] not in reported:
+        raise ConfigError("sweep.metric", "not a metric the trials report (add it to trainer.metrics)",
+                          value=cfg["sweep"]["metric"], choices=reported)
+    trainer = cfg["trainer"]
+    _at_least(cfg, "trainer.epochs", 1)
+    _at_least(cfg, "trainer.batch_size", 1)
+    _at_least(cfg, "trainer.eval_batch_size", 1)
+    _at_least(cfg, "trainer.max_seq_length", 2)
+    _at_least(cfg, "sweep.num_trials", 1)
+    _at_least(cfg, "resources.cpus_per_trial", 0)
+    _at_least(cfg, "resources.gpus_per_trial", 0)
+    if trainer["learning_rate"] <= 0:
+        raise ConfigError("trainer.learning_rate", "must be > 0", value=trainer["learning_rate"])
+    if not 0 <= trainer["warmup_ratio"] <= 1:
+        raise ConfigError("trainer.warmup_ratio", "must be in [0, 1]", value=trainer["warmup_ratio"])
+    if trainer["dropout"] is not None and not 0 <= trainer["dropout"] < 1:
+        raise ConfigError("trainer.dropout", "must be in [0, 1)", value=trainer["dropout"])
+    if trainer["eval_every_steps"] is not None:
+        _at_least(cfg, "trainer.eval_every_steps", 1)
+    if cfg["data"]["format"] == "demo":
+        _at_least(cfg, "data.num_train", 2)
+        _at_least(cfg, "data.num_eval", 1)
+    params = parse_space(cfg["search_space"])
+    _check_space_keys(cfg, params)
+    return params
+
+
+def _get(cfg: dict[str, Any], key: str) -> Any:
+    group, name = key.split(".", 1)
+    return cfg[group].get(name)
+
+
+def _choice(cfg: dict[str, Any], key: str, choices: Any) -> None:
+    value = _get(cfg, key)
+    if value not in choices:
+        raise ConfigError(key, "unknown option", value=value, choices=list(choices))
+
+
+def _at_least(cfg: dict[str, Any], key: str, low: float) -> None:
+    value = _get(cfg, key)
+    if value is None or value < low:
+        raise ConfigError(key, f"must be >= {low}", value=value)
+
+
+def _check_space_keys(cfg: dict[str, Any], params: list[Param]) -> None:
+    """Each searched key must exist in the config, or the trial would silently ignore it."""
+    for p in params:
+        group, _, name = p.key.partition(".")
+        if group not in GROUP_SCHEMAS or not name:
+            raise ConfigError(f"search_space.{p.key}", "not a config key", choices=[f"{g}.<key>" for g in GROUP_SCHEMAS])
+        node: Any = cfg[group]
+        for part in name.split("."):
+            if not isinstance(node, dict) or part not in node:
+                choices = sorted(node) if isinstance(node, dict) else None
+                raise ConfigError(f"search_space.{p.key}", "no such config key", choices=choices)
+            node = node[part]

@@ -1,0 +1,136 @@
+"""The sweep driver: validated config in, a finished sweep folder with its export out."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search.callbacks import ProgressCallback, build_logger_callbacks
+from search.compose import compose_config
+from search.errors import ConfigError
+from search.schedulers import build_scheduler
+from search.schema import check, resolve
+from search.searchers import SearchPlan, build_search
+from search.space import Param
+
+CONFIG_FILE = "config.yaml"
+TRIALS_DIR = "trials"
+
+
+@dataclass
+class PreparedSweep:
+    """Everything decided and checked on the driver before Ray starts."""
+
+    config: dict[str, Any]
+    params: list[Param]
+    search: SearchPlan
+    scheduler: Any
+    sweep_dir: Path
+
+
+def prepare(config_name: str, overrides: list[str] | None = None) -> PreparedSweep:
+    """Compose, resolve and check a sweep, its data and its model, spending no compute on trials.
+
+    Raises:
+        ConfigError: any bad input, naming the key or file and the valid choices.
+    """
+    cfg = resolve(compose_config(config_name, overrides))
+    return prepare_resolved(cfg)
+
+
+def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
+    """The checks of :func:`prepare` on an already resolved config (used by resume and tests)."""
+    params = check(cfg)
+    search = build_search(cfg["searcher"], params, cfg["sweep"])
+    scheduler = build_scheduler(cfg["scheduler"])
+    check_inputs(cfg)
+    sweep_dir = Path(cfg["sweep"]["output_dir"]).expanduser().resolve()
+    cfg["sweep"]["output_dir"] = str(sweep_dir)
+    return PreparedSweep(cfg, params, search, scheduler, sweep_dir)
+
+
+def check_inputs(cfg: dict[str, Any]) -> None:
+    """Load the data and the model's config and tokenizer once, so a bad path fails here."""
+    from trainers.data import load_splits
+    from trainers.modeling import load_model_config, load_tokenizer
+
+    splits = load_splits(cfg["data"], seed=cfg["sweep"]["seed"])
+    load_model_config(cfg["model"], splits.label_names, cfg["trainer"]["dropout"])
+    load_tokenizer(cfg["model"])
+
+
+def init_ray(cfg: dict[str, Any]) -> None:
+    """Start a local Ray instance or connect to an existing cluster (``cluster.address``)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # C++ warnings are not for users
+    address = cfg["cluster"].get("address")
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=cfg["resources"].get("num_cpus"), **kwargs)
+
+
+def run(prepared: PreparedSweep, verbose: bool = True) -> Path:
+    """Run the sweep's trials on Ray Tune, then export; returns the sweep folder."""
+    from ray import tune
+
+    from trainers.trial import run_trial
+
+    cfg, sweep_dir = prepared.config, prepared.sweep_dir
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / CONFIG_FILE).write_text(yaml.safe_dump(cfg, sort_keys=False))
+    init_ray(cfg)
+    metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
+    resources = {"cpu": cfg["resources"]["cpus_per_trial"], "gpu": cfg["resources"]["gpus_per_trial"]}
+    trainable = tune.with_resources(tune.with_parameters(run_trial, base_config=cfg), resources)
+    callbacks = [ProgressCallback(metric, mode)] if verbose else []
+    callbacks += build_logger_callbacks(cfg, group=f"{cfg['sweep']['name']}-{sweep_dir.name}", sweep_dir=str(sweep_dir))
+    tuner = tune.Tuner(
+        trainable,
+        param_space=prepared.search.param_space,
+        tune_config=tune.TuneConfig(
+            metric=metric,
+            mode=mode,
+            search_alg=prepared.search.search_alg,
+            scheduler=prepared.scheduler,
+            num_samples=prepared.search.num_samples,
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+            reuse_actors=True,  # one worker keeps torch and transformers imported across trials
+        ),
+        run_config=tune.RunConfig(
+            name=TRIALS_DIR,
+            storage_path=str(sweep_dir),
+            callbacks=callbacks,
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=1, checkpoint_score_attribute=metric, checkpoint_score_order=mode
+            ),
+        ),
+    )
+    tuner.fit()
+    return sweep_dir
+
+
+def trial_name(trial: Any) -> str:
+    """Short, stable names: the W&B run, the trial folder and the leaderboard all use them."""
+    return f"trial_{trial.trial_id}"
+
+
+def load_sweep_config(sweep_dir: str | Path) -> dict[str, Any]:
+    """The resolved config a sweep ran with, as saved in its folder."""
+    path = Path(sweep_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError("sweep_dir", f"not a sweep folder: {path} is missing", value=str(sweep_dir))
+    return yaml.safe_load(path.read_text())

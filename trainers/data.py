@@ -1,0 +1,159 @@
+"""Loading a labelled text dataset into two ``datasets.Dataset`` splits with integer labels.
+
+Local TSV, CSV and JSONL files load through ``datasets``' own csv and json builders, Hub
+datasets by name, and the demo data from its generator. Every problem with the data (a missing
+file or column, an empty file, labels that are not one type) raises ``ConfigError`` naming the
+file and the column, so the driver can check the data before any trial starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from search.errors import ConfigError
+from trainers.demo_data import DEMO_LABEL_NAMES, make_demo_split
+
+FILE_FORMATS = {"tsv": ("csv", {"delimiter": "\t"}), "csv": ("csv", {}), "jsonl": ("json", {})}
+FORMATS = ("demo", *FILE_FORMATS, "hub")
+
+
+@dataclass
+class LabelledSplits:
+    """Train and evaluation splits with columns text, [text_pair,] label (int ids)."""
+
+    train: datasets.Dataset
+    eval: datasets.Dataset
+    label_names: list[str]
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
+def load_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
+    """Load, check, subsample and label-encode the train and evaluation splits.
+
+    Raises:
+        ConfigError: unknown format, missing or malformed file, missing column, bad labels.
+    """
+    fmt = data.get("format")
+    if fmt not in FORMATS:
+        raise ConfigError("data.format", "unknown format", value=fmt, choices=FORMATS)
+    datasets.disable_progress_bars()
+    if fmt == "demo":
+        label_names = DEMO_LABEL_NAMES
+        train = datasets.Dataset.from_dict(make_demo_split(data["num_train"], seed=seed + 1))
+        evaluation = datasets.Dataset.from_dict(make_demo_split(data["num_eval"], seed=seed + 2))
+        sources = {"train": "demo data", "eval": "demo data"}
+    else:
+        if fmt == "hub":
+            train, evaluation = _load_hub(data)
+            sources = {"train": f"{data['hub_name']}:{data.get('train_split', 'train')}",
+                       "eval": f"{data['hub_name']}:{data.get('eval_split', 'validation')}"}
+        else:
+            sources = {"train": data["train_path"], "eval": data["eval_path"]}
+            train = _load_file(fmt, data["train_path"], "data.train_path")
+            evaluation = _load_file(fmt, data["eval_path"], "data.eval_path")
+        train = _select_columns(train, data, sources["train"])
+        evaluation = _select_columns(evaluation, data, sources["eval"])
+        train, evaluation, label_names = _encode_labels(train, evaluation, sources)
+    train = _subsample(train, data.get("max_train_samples"), seed)
+    evaluation = _subsample(evaluation, data.get("max_eval_samples"), seed)
+    return LabelledSplits(train, evaluation, label_names)
+
+
+def _load_file(fmt: str, path: str | None, key: str) -> datasets.Dataset:
+    if not path:
+        raise ConfigError(key, f"a path is required for format {fmt}")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(key, "file not found", value=str(file))
+    if file.stat().st_size == 0:
+        raise ConfigError(key, "file is empty", value=str(file))
+    builder, kwargs = FILE_FORMATS[fmt]
+    try:
+        dataset = datasets.load_dataset(builder, data_files=str(file), split="train", **kwargs)
+    except Exception as exc:  # datasets raises many types for malformed files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(key, f"cannot read {file} as {fmt}: {reason}") from None
+    if len(dataset) == 0:
+        raise ConfigError(key, "file has no rows", value=str(file))
+    return dataset
+
+
+def _load_hub(data: dict[str, Any]) -> tuple[datasets.Dataset, datasets.Dataset]:
+    name, config = data.get("hub_name"), data.get("hub_config")
+    if not name:
+        raise ConfigError("data.hub_name", "required for format hub")
+    try:
+        loaded = datasets.load_dataset(name, config)
+    except Exception as exc:
+        raise ConfigError("data.hub_name", f"cannot load {name!r} from the Hub: {exc}") from None
+    splits = {}
+    for key, default in (("train_split", "train"), ("eval_split", "validation")):
+        split = data.get(key) or default
+        if split not in loaded:
+            raise ConfigError(f"data.{key}", "no such split", value=split, choices=list(loaded))
+        splits[key] = loaded[split]
+    return splits["train_split"], splits["eval_split"]
+
+
+def _select_columns(dataset: datasets.Dataset, data: dict[str, Any], source: str) -> datasets.Dataset:
+    """Keep and rename the configured columns to text, text_pair and label."""
+    mapping = {data["text_column"]: "text", data["label_column"]: "label"}
+    if data.get("text_pair_column"):
+        mapping[data["text_pair_column"]] = "text_pair"
+    keys = {data["text_column"]: "data.text_column", data["label_column"]: "data.label_column",
+            data.get("text_pair_column"): "data.text_pair_column"}
+    for column in mapping:
+        if column not in dataset.column_names:
+            raise ConfigError(keys[column], f"column not found in {source}", value=column,
+                              choices=dataset.column_names)
+    dataset = dataset.select_columns(list(mapping))
+    return dataset.rename_columns({k: v for k, v in mapping.items() if k != v})
+
+
+def _encode_labels(
+    train: datasets.Dataset, evaluation: datasets.Dataset, sources: dict[str, str]
+) -> tuple[datasets.Dataset, datasets.Dataset, list[str]]:
+    """Map labels to ids 0..K-1, sorted by name (strings) or value (integers)."""
+    train_labels = _check_labels(train["label"], sources["train"])
+    eval_labels = _check_labels(evaluation["label"], sources["eval"])
+    names = sorted(set(train_labels))
+    if len(names) < 2:
+        raise ConfigError("data.label_column", f"{sources['train']} has a single label {names}; classification needs two or more")
+    unseen = sorted(set(eval_labels) - set(names), key=str)
+    if unseen:
+        raise ConfigError("data.label_column", f"{sources['eval']} has labels not in the training data",
+                          value=unseen[:5], choices=names)
+    index = {name: i for i, name in enumerate(names)}
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        return {"label": [index[y] for y in batch["label"]]}
+
+    features = train.features.copy()
+    features["label"] = datasets.ClassLabel(names=[str(n) for n in names])
+    train = train.map(encode, batched=True, features=features)
+    features = evaluation.features.copy()
+    features["label"] = datasets.ClassLabel(names=[str(n) for n in names])
+    evaluation = evaluation.map(encode, batched=True, features=features)
+    return train, evaluation, [str(n) for n in names]
+
+
+def _check_labels(labels: list[Any], source: str) -> list[Any]:
+    if any(y is None for y in labels):
+        raise ConfigError("data.label_column", f"{source} has rows with no label")
+    kinds = {type(y).__name__ for y in labels}
+    if len(kinds) > 1 or not kinds <= {"int", "str", "bool"}:
+        raise ConfigError("data.label_column", f"{source} mixes label types {sorted(kinds)}; use one type (int or str)")
+    return labels
+
+
+def _subsample(dataset: datasets.Dataset, limit: int | None, seed: int) -> datasets.Dataset:
+    if limit is None or limit >= len(dataset):
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(limit))

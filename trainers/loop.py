@@ -1,0 +1,169 @@
+"""The fine-tuning loop run by every trial and by ``hpo train``.
+
+A lean loop instead of ``transformers.Trainer``: the sweep owns logging and checkpoints, so the
+loop only trains, evaluates and hands each evaluation to a callback (``tune.report`` in a trial,
+a file writer in ``hpo train``). It pads each batch dynamically and groups batches by length,
+which matters most on CPUs, where padding is paid for in full.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase, get_scheduler, set_seed
+from transformers import logging as hf_logging
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from trainers.data import LabelledSplits, load_splits
+from trainers.metrics import classification_scorer
+from trainers.modeling import build_classifier, load_tokenizer
+
+OnEvaluation = Callable[[dict[str, float], PreTrainedModel, PreTrainedTokenizerBase], None]
+NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite: the trial cannot recover, so it ends as failed."""
+
+
+@dataclass
+class FineTuneResult:
+    """The evaluations of one run and the best of them by the sweep's metric."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: dict[str, float] | None = None
+
+
+def is_better(value: float, best: float | None, mode: str) -> bool:
+    """Whether ``value`` beats ``best`` under the sweep's mode (``max`` or ``min``)."""
+    if best is None:
+        return True
+    return value > best if mode == "max" else value < best
+
+
+def fine_tune(cfg: dict[str, Any], on_evaluation: OnEvaluation, num_threads: int | None = None) -> FineTuneResult:
+    """Fine-tune ``cfg['model']`` on ``cfg['data']`` with ``cfg['trainer']``'s hyperparameters.
+
+    Args:
+        cfg: the full resolved config as plain data (with the trial's sampled values applied).
+        on_evaluation: called after every evaluation with the metrics, the model and tokenizer.
+        num_threads: torch CPU threads; a trial sets it from its CPU share.
+    """
+    trainer, sweep = cfg["trainer"], cfg["sweep"]
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    if num_threads:
+        torch.set_num_threads(max(1, int(num_threads)))
+    set_seed(trainer["seed"])
+    device = torch.device("cuda" if torch.cuda.is_available() and _wants_gpu(cfg) else "cpu")
+
+    splits = load_splits(cfg["data"], seed=sweep.get("seed", 0))
+    tokenizer = load_tokenizer(cfg["model"])
+    model = build_classifier(cfg["model"], splits.label_names, trainer.get("dropout")).to(device)
+    train_rows, eval_rows = _tokenize(splits, tokenizer, trainer["max_seq_length"])
+    collate = DataCollatorWithPadding(tokenizer)
+    generator = torch.Generator().manual_seed(trainer["seed"])
+    train_loader = DataLoader(
+        train_rows,
+        batch_size=trainer["batch_size"],
+        sampler=LengthGroupedSampler(trainer["batch_size"], lengths=[len(r["input_ids"]) for r in train_rows], generator=generator),
+        collate_fn=collate,
+    )
+    steps_per_epoch = len(train_loader)
+    total_steps = steps_per_epoch * trainer["epochs"]
+    optimizer = torch.optim.AdamW(_param_groups(model, trainer["weight_decay"]), lr=trainer["learning_rate"])
+    scheduler = get_scheduler(
+        trainer.get("lr_scheduler", "linear"), optimizer,
+        num_warmup_steps=math.ceil(trainer.get("warmup_ratio", 0.0) * total_steps),
+        num_training_steps=total_steps,
+    )
+    score = classification_scorer(trainer["metrics"], splits.num_labels)
+    eval_every = trainer.get("eval_every_steps") or steps_per_epoch
+    planned = math.ceil(total_steps / eval_every)  # lets the sweep tell "stopped early" from "finished"
+    result = FineTuneResult()
+    metric, mode = sweep["metric"], sweep["mode"]
+
+    step, loss_sum, loss_count, started = 0, 0.0, 0, time.perf_counter()
+    for _epoch in range(trainer["epochs"]):
+        model.train()
+        for batch in train_loader:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            loss = model(**batch).loss
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(f"training loss became {loss.item()} at step {step + 1} (learning_rate={trainer['learning_rate']})")
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            loss_sum, loss_count = loss_sum + loss.item(), loss_count + 1
+            if step % eval_every == 0 or step == total_steps:
+                metrics = _evaluate(model, eval_rows, collate, trainer["eval_batch_size"], score, device)
+                metrics.update({
+                    "train/loss": loss_sum / loss_count,
+                    "epoch": step / steps_per_epoch,
+                    "step": step,
+                    "evaluations_planned": planned,
+                    "train/samples_per_second": loss_count * trainer["batch_size"] / (time.perf_counter() - started),
+                })
+                loss_sum, loss_count = 0.0, 0
+                result.history.append(metrics)
+                if is_better(metrics[metric], result.best[metric] if result.best else None, mode):
+                    result.best = metrics
+                on_evaluation(metrics, model, tokenizer)
+                started = time.perf_counter()
+                model.train()
+    return result
+
+
+def _wants_gpu(cfg: dict[str, Any]) -> bool:
+    return float(cfg.get("resources", {}).get("gpus_per_trial", 0) or 0) > 0
+
+
+def _tokenize(splits: LabelledSplits, tokenizer: PreTrainedTokenizerBase, max_length: int) -> tuple[list[dict], list[dict]]:
+    """Tokenised rows (lists of ids, unpadded): padding happens per batch in the collator."""
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        pair = batch.get("text_pair")
+        return tokenizer(batch["text"], pair, truncation=True, max_length=max_length)
+
+    rows = []
+    for dataset in (splits.train, splits.eval):
+        encoded = dataset.map(encode, batched=True, remove_columns=[c for c in dataset.column_names if c != "label"])
+        encoded = encoded.rename_column("label", "labels")
+        rows.append(encoded.to_list())
+    return rows[0], rows[1]
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """No weight decay on biases and LayerNorm weights, as in BERT's recipe."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if any(n in name for n in NO_DECAY) else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+@torch.no_grad()
+def _evaluate(model, rows, collate, batch_size, score, device) -> dict[str, float]:
+    """Loss and metrics on the evaluation rows, batched by length to pad as little as possible."""
+    model.eval()
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
+    predictions = [0] * len(rows)
+    loss_total = 0.0
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        batch = {k: v.to(device) for k, v in collate([rows[i] for i in index]).items()}
+        out = model(**batch)
+        loss_total += out.loss.item() * len(index)
+        for i, p in zip(index, out.logits.argmax(-1).tolist(), strict=True):
+            predictions[i] = p
+    references = [r["labels"] for r in rows]
+    metrics = {f"eval/{k}": v for k, v in score(predictions, references).items()}
+    metrics["eval/loss"] = loss_total / len(rows)
+    return metrics
