@@ -69,7 +69,18 @@ class ProgressCallback(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.counts["running"] -= 1
         self.counts["failed"] += 1
-        self._print(f"{trial.trial_id} failed (see the leaderboard for the error)")
+        self._print(f"{trial.trial_id} failed")
+        print(f"         {trial.trial_id}: {error_summary(trial.error_file)}", file=self.out, flush=True)
+
+
+def error_summary(error: Any) -> str:
+    """The last line of an error (a Ray error file path or an exception): the exception and its message."""
+    text = str(error or "")
+    if text and os.path.isfile(text):
+        with open(text) as f:
+            text = f.read()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
 
 
 def _short(value: Any) -> str:
@@ -110,7 +121,7 @@ class TrialRunsCallback(WandbLoggerCallback):
         super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs)
 
 
-def build_logger_callbacks(cfg: dict[str, Any], group: str, sweep_dir: str) -> list[Callback]:
+def build_logger_callbacks(cfg: dict[str, Any], sweep_dir: str) -> list[Callback]:
     """The W&B callback for ``logger=wandb``; none for ``logger=none``. Never writes an API key."""
     logger = cfg["logger"]
     if logger["name"] == "none":
@@ -119,7 +130,7 @@ def build_logger_callbacks(cfg: dict[str, Any], group: str, sweep_dir: str) -> l
         TrialRunsCallback(
             base_config=cfg,
             project=os.environ.get("WANDB_PROJECT") or logger["project"],
-            group=logger.get("group") or group,
+            group=logger["group"],
             entity=os.environ.get("WANDB_ENTITY") or logger.get("entity"),
             mode=wandb_mode(logger["mode"]),
             dir=sweep_dir,

@@ -7,6 +7,7 @@ last one misleading), and the exported checkpoint is the one saved at that best 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shutil
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from search.callbacks import outcome
+from search.callbacks import error_summary, outcome
 from search.errors import ConfigError
 from search.params import apply_params
 from search.sweep import TRIALS_DIR, load_sweep_config
@@ -58,11 +59,11 @@ def collect_trials(sweep_dir: str | Path, metric: str, mode: str) -> list[TrialR
             TrialRecord(
                 trial_id=str(result.metrics.get("trial_id") or Path(result.path).name),
                 status=status,
-                params=dict(result.config or {}),
+                params=dict(result.config or _params_file(result.path)),
                 evaluations=evaluations,
                 best=best,
                 checkpoint=checkpoint,
-                error=_error_line(result.error) if result.error else None,
+                error=error_summary(result.error) if result.error else None,
                 path=Path(result.path),
             )
         )
@@ -86,9 +87,10 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def _error_line(error: Any) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
+def _params_file(trial_path: str) -> dict[str, Any]:
+    """The sampled values Ray wrote at trial start; a trial that failed before reporting has no other copy."""
+    path = Path(trial_path) / "params.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def rank_trials(records: list[TrialRecord], metric: str, mode: str) -> list[TrialRecord]:

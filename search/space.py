@@ -174,6 +174,6 @@ def to_optuna(params: list[Param]) -> dict[str, optuna.distributions.BaseDistrib
         else:
             high = p.high
             if p.step is not None:  # Optuna wants high on the step grid
-                high = p.low + math.floor(round((p.high - p.low) / p.step, 9)) * p.step
+                high = round(p.low + math.floor(round((p.high - p.low) / p.step, 9)) * p.step, 12)
             dists[p.key] = optuna.distributions.FloatDistribution(p.low, high, log=p.log, step=p.step)
     return dists

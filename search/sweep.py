@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,8 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
     check_inputs(cfg)
     sweep_dir = Path(cfg["sweep"]["output_dir"]).expanduser().resolve()
     cfg["sweep"]["output_dir"] = str(sweep_dir)
+    if cfg["logger"].get("group") is None:  # unique per sweep, kept in config.yaml for resumes
+        cfg["logger"]["group"] = f"{cfg['sweep']['name']}-{datetime.now():%Y%m%d-%H%M%S}"
     return PreparedSweep(cfg, params, search, scheduler, sweep_dir)
 
 
@@ -94,7 +98,7 @@ def run(prepared: PreparedSweep, verbose: bool = True) -> Path:
     resources = {"cpu": cfg["resources"]["cpus_per_trial"], "gpu": cfg["resources"]["gpus_per_trial"]}
     trainable = tune.with_resources(tune.with_parameters(run_trial, base_config=cfg), resources)
     callbacks = [ProgressCallback(metric, mode)] if verbose else []
-    callbacks += build_logger_callbacks(cfg, group=f"{cfg['sweep']['name']}-{sweep_dir.name}", sweep_dir=str(sweep_dir))
+    callbacks += build_logger_callbacks(cfg, sweep_dir=str(sweep_dir))
     tuner = tune.Tuner(
         trainable,
         param_space=prepared.search.param_space,
@@ -119,6 +123,8 @@ def run(prepared: PreparedSweep, verbose: bool = True) -> Path:
             ),
         ),
     )
+    # Ray logs each trial error with its traceback; the progress lines and the leaderboard say it once.
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     tuner.fit()
     return sweep_dir
 

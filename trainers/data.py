@@ -55,7 +55,7 @@ def load_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
             sources = {"train": f"{data['hub_name']}:{data.get('train_split', 'train')}",
                        "eval": f"{data['hub_name']}:{data.get('eval_split', 'validation')}"}
         else:
-            sources = {"train": data["train_path"], "eval": data["eval_path"]}
+            sources = {k: str(Path(data[f"{k}_path"] or "").expanduser().resolve()) for k in ("train", "eval")}
             train = _load_file(fmt, data["train_path"], "data.train_path")
             evaluation = _load_file(fmt, data["eval_path"], "data.eval_path")
         train = _select_columns(train, data, sources["train"])
@@ -69,20 +69,35 @@ def load_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
 def _load_file(fmt: str, path: str | None, key: str) -> datasets.Dataset:
     if not path:
         raise ConfigError(key, f"a path is required for format {fmt}")
-    file = Path(path).expanduser()
+    file = Path(path).expanduser().resolve()
     if not file.is_file():
         raise ConfigError(key, "file not found", value=str(file))
     if file.stat().st_size == 0:
         raise ConfigError(key, "file is empty", value=str(file))
+    _check_utf8(file, key)
     builder, kwargs = FILE_FORMATS[fmt]
+    level = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its parse errors come back below
     try:
         dataset = datasets.load_dataset(builder, data_files=str(file), split="train", **kwargs)
     except Exception as exc:  # datasets raises many types for malformed files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(key, f"cannot read {file} as {fmt}: {reason}") from None
+    finally:
+        datasets.logging.set_verbosity(level)
     if len(dataset) == 0:
         raise ConfigError(key, "file has no rows", value=str(file))
     return dataset
+
+
+def _check_utf8(file: Path, key: str) -> None:
+    """Name the line of the first byte that is not UTF-8, which parsers report only vaguely."""
+    with file.open("rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(key, f"{file} is not valid UTF-8 (line {number}, byte {exc.start}); re-encode it as UTF-8") from None
 
 
 def _load_hub(data: dict[str, Any]) -> tuple[datasets.Dataset, datasets.Dataset]:
@@ -123,6 +138,9 @@ def _encode_labels(
     """Map labels to ids 0..K-1, sorted by name (strings) or value (integers)."""
     train_labels = _check_labels(train["label"], sources["train"])
     eval_labels = _check_labels(evaluation["label"], sources["eval"])
+    train_kind, eval_kind = type(train_labels[0]).__name__, type(eval_labels[0]).__name__
+    if train_kind != eval_kind:
+        raise ConfigError("data.label_column", f"{sources['train']} has {train_kind} labels but {sources['eval']} has {eval_kind} labels; use one type in both")
     names = sorted(set(train_labels))
     if len(names) < 2:
         raise ConfigError("data.label_column", f"{sources['train']} has a single label {names}; classification needs two or more")
@@ -148,6 +166,10 @@ def _check_labels(labels: list[Any], source: str) -> list[Any]:
     if any(y is None for y in labels):
         raise ConfigError("data.label_column", f"{source} has rows with no label")
     kinds = {type(y).__name__ for y in labels}
+    if kinds == {"str"}:  # a CSV column mixing numbers and names is read as text
+        numeric = {y.strip().lstrip("-").isdigit() for y in labels}
+        if len(numeric) > 1:
+            kinds = {"int", "str"}
     if len(kinds) > 1 or not kinds <= {"int", "str", "bool"}:
         raise ConfigError("data.label_column", f"{source} mixes label types {sorted(kinds)}; use one type (int or str)")
     return labels

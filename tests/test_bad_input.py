@@ -1,0 +1,93 @@
+"""Bad input fails on the driver before Ray starts, in one paragraph naming key, value and choices."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import ray
+
+from search.cli import main
+from tests.conftest import SST2
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    code = main(args)
+    captured = capsys.readouterr()
+    assert code == 2, captured.out + captured.err
+    assert "Traceback" not in captured.err
+    assert not ray.is_initialized(), "Ray must not start for bad input"
+    message = captured.err.strip()
+    assert message.startswith("hpo: error: ") and "\n" not in message  # one paragraph
+    return message
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["searcher=bayes"], ["searcher/bayes", "grid", "optuna", "random"]),
+        (["scheduler=hyperband"], ["scheduler/hyperband", "asha", "fifo"]),
+        (["model=gpt5"], ["model/gpt5", "minilm", "tiny_bert"]),
+        (["data=imdb"], ["data/imdb", "demo", "rte", "sst2"]),
+        (["searcher.sampler=annealing"], ["searcher.sampler", "annealing", "tpe", "gp", "cmaes", "qmc"]),
+        (["trainer.epochs=three"], ["trainer.epochs", "three", "int"]),
+        (["trainer.learning_rate=fast"], ["trainer.learning_rate", "fast", "float"]),
+        (["+trainer.epoch=3"], ["trainer.epoch", "unknown key", "epochs"]),
+        (["trainer.learning_rate=-1"], ["trainer.learning_rate", "must be > 0"]),
+        (["sweep.mode=maximise"], ["sweep.mode", "maximise", "max", "min"]),
+        (["sweep.metric=eval/auc"], ["sweep.metric", "eval/auc", "eval/accuracy", "eval/loss"]),
+        (["search_space.trainer.learning_rate.low=1e-2"], ["search_space.trainer.learning_rate", "low must be below high"]),
+        (["search_space.trainer.learning_rate.low=0"], ["search_space.trainer.learning_rate.low", "bounds > 0"]),
+        (["+search_space.trainer.lr={type: uniform, low: 0, high: 1}"], ["search_space.trainer.lr", "no such config key", "learning_rate"]),
+        (["searcher=grid"], ["search_space.trainer", "grid searcher needs finite values", "grid, choice"]),
+        (["scheduler.grace_period=5"], ["scheduler.max_t", "grace_period"]),
+        (["data=files"], ["data.train_path", "required"]),
+        (["data=files", "data.train_path=/nonexistent/train.tsv", "data.eval_path=/nonexistent/dev.tsv"], ["data.train_path", "file not found", "/nonexistent/train.tsv"]),
+        (["data=sst2", "data.text_column=review"], ["data.text_column", "review", "column not found", "sentence", "label"]),
+        (["model.pretrained=/nonexistent/model"], ["model.pretrained", "/nonexistent/model"]),
+    ],
+)
+def test_bad_input_names_key_value_and_choices(overrides: list[str], expected: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    message = run_cli(["sweep", *overrides], capsys)
+    for text in expected:
+        assert text in message, message
+
+
+def test_unknown_sweep_lists_the_sweeps(capsys: pytest.CaptureFixture[str]) -> None:
+    message = run_cli(["sweep", "--config-name", "nope"], capsys)
+    assert "nope" in message and "demo" in message and "rte_grid" in message
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("", "file is empty"),
+        ("sentence\tlabel\nfine film\t1\nbad film\tnegative\n", "mixes label types"),
+        ("sentence\tlabel\nonly one\t1\nanother\t1\n", "single label"),
+        ("words\tlabel\na\t1\nb\t0\n", "column not found"),
+    ],
+)
+def test_malformed_data_files(tmp_path: Path, content: str, expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    train = tmp_path / "train.tsv"
+    train.write_text(content)
+    message = run_cli(["sweep", "data=sst2", f"data.train_path={train}"], capsys)
+    assert expected in message and "data." in message
+    assert str(train) in message or expected == "column not found"
+
+
+def test_invalid_utf8_is_reported_with_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    train = tmp_path / "train.tsv"
+    train.write_bytes(b"sentence\tlabel\n\xff\xfe broken \x80\t1\nok\t0\n")
+    message = run_cli(["sweep", "data=sst2", f"data.train_path={train}"], capsys)
+    assert "data.train_path" in message and str(train) in message
+
+
+def test_console_script_prints_no_traceback() -> None:
+    hpo = Path(sys.executable).parent / "hpo"
+    proc = subprocess.run([str(hpo), "sweep", "searcher=bayes"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "searcher/bayes" in proc.stderr and "optuna" in proc.stderr
+    assert SST2.is_dir()

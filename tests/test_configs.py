@@ -1,0 +1,69 @@
+"""Every option of every config group and every sweep file composes and validates."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.cli import main
+from search.compose import GROUPS, available_sweeps, compose_config, group_options
+from search.schema import check, resolve
+from search.sweep import prepare
+
+# Options that need a value the user must give (``???``) get one here.
+REQUIRED = {
+    ("data", "files"): ["data.train_path=x.tsv", "data.eval_path=y.tsv"],
+    ("data", "hub"): ["data.hub_name=glue"],
+}
+GROUP_CASES = [(g, o) for g, options in group_options().items() for o in options]
+
+
+def test_every_group_has_options() -> None:
+    options = group_options()
+    assert set(options) == set(GROUPS)
+    assert all(options[g] for g in GROUPS)
+
+
+@pytest.mark.parametrize(("group", "option"), GROUP_CASES, ids=[f"{g}={o}" for g, o in GROUP_CASES])
+def test_every_group_option_composes_and_validates(group: str, option: str) -> None:
+    overrides = [f"{group}={option}", *REQUIRED.get((group, option), [])]
+    if group == "search_space" and option.startswith("grid"):
+        overrides.append("searcher=grid")
+    cfg = resolve(compose_config("demo", overrides))
+    check(cfg)
+    assert cfg[group].get("name", option) == option or group == "search_space"
+
+
+@pytest.mark.parametrize("sweep", available_sweeps())
+def test_every_sweep_file_composes_validates_and_finds_its_data(sweep: str) -> None:
+    prepared = prepare(sweep, ["model=tiny_bert"])  # tiny_bert: same tokenizer, no large load
+    assert prepared.config["sweep"]["name"] == sweep
+    assert prepared.search.num_samples >= 1
+
+
+def test_required_sweeps_exist() -> None:
+    assert {"demo", "sst2_optuna_asha", "rte_grid"} <= set(available_sweeps())
+
+
+def test_any_key_can_be_overridden() -> None:
+    cfg = resolve(compose_config("demo", ["trainer.epochs=7", "searcher=random", "search_space.trainer.learning_rate.high=1e-3"]))
+    assert cfg["trainer"]["epochs"] == 7
+    assert cfg["scheduler"]["max_t"] == 7  # ASHA's max_t follows the epochs
+    assert cfg["searcher"]["name"] == "random"
+    assert cfg["search_space"]["trainer"]["learning_rate"]["high"] == 1e-3
+
+
+def test_metric_and_mode_live_in_one_place() -> None:
+    cfg = resolve(compose_config("demo", ["sweep.metric=eval/loss", "sweep.mode=min"]))
+    check(cfg)
+    prepared = prepare("demo", ["sweep.metric=eval/loss", "sweep.mode=min", "model=tiny_bert"])
+    assert prepared.search.search_alg.metric == "eval/loss"
+    assert prepared.search.search_alg.mode == "min"
+
+
+def test_sweep_help_lists_groups_and_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", "--help"]) == 0
+    out = capsys.readouterr().out
+    for group, options in group_options().items():
+        line = next(line for line in out.splitlines() if line.strip().startswith(group + " "))
+        assert all(o in line for o in options)
+    assert "rte_grid" in out

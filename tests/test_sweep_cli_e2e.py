@@ -1,0 +1,147 @@
+"""The whole path as a user runs it: ``hpo sweep`` (Optuna TPE + ASHA + W&B offline), export, ``hpo train``.
+
+One real sweep of a tiny BERT on an SST-2 slice, shared by the tests of this module.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from search.compose import compose_config
+from search.schema import check, resolve
+from search.wandb_offline import read_offline_runs
+from tests.conftest import TINY_SST2
+
+pytestmark = pytest.mark.slow
+HPO = str(Path(sys.executable).parent / "hpo")
+NUM_TRIALS = 8
+EPOCHS = 4
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_API_KEY"}
+    env.update(WANDB_MODE="offline", WANDB_SILENT="true")
+    return env
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("cli") / "sweep"
+    args = [
+        HPO, "sweep", *TINY_SST2,
+        "searcher=optuna", "searcher.n_startup_trials=3", "scheduler=asha", "logger=wandb",
+        f"sweep.num_trials={NUM_TRIALS}", f"trainer.epochs={EPOCHS}",
+        "search_space.trainer.learning_rate.low=1e-4", "search_space.trainer.learning_rate.high=1e-2",
+        f"sweep.output_dir={out}",
+    ]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=900, env=_env())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc
+
+
+def leaderboard(out: Path) -> list[dict[str, str]]:
+    with (out / "leaderboard.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_progress_and_final_leaderboard_are_printed(sweep) -> None:
+    out, proc = sweep
+    progress = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert any("eval 1: eval/accuracy=" in line for line in progress)
+    assert all("running" in line and "finished" in line and "stopped" in line for line in progress)
+    assert any("best eval/accuracy=" in line for line in progress)
+    assert "| rank | trial | status |" in proc.stdout
+    assert f"Best config: {out / 'best' / 'config.yaml'}" in proc.stdout
+
+
+def test_every_trial_ran_and_asha_stopped_some_early(sweep) -> None:
+    rows = leaderboard(sweep[0])
+    assert len(rows) == NUM_TRIALS
+    statuses = [r["status"] for r in rows]
+    assert "stopped" in statuses, statuses
+    assert "finished" in statuses, statuses
+    for row in rows:
+        evaluations = int(row["evaluations"])
+        assert (evaluations < EPOCHS) == (row["status"] == "stopped"), row
+
+
+def test_leaderboard_ranks_by_best_evaluation_not_last(sweep) -> None:
+    out, _ = sweep
+    rows = leaderboard(out)
+    values = [float(r["best eval/accuracy"]) for r in rows]
+    assert values == sorted(values, reverse=True)
+    runs = {run.name: run for run in read_offline_runs(out / "wandb")}
+    for row in rows:
+        history = [h["eval/accuracy"] for h in runs[f"trial_{row['trial']}"].history if "eval/accuracy" in h]
+        assert float(row["best eval/accuracy"]) == pytest.approx(max(history))
+    assert (out / "leaderboard.md").read_text().count("\n| ") >= NUM_TRIALS + 1
+
+
+def test_the_sweep_learns(sweep) -> None:
+    rows = leaderboard(sweep[0])
+    assert float(rows[0]["best eval/accuracy"]) > 0.6  # chance is about 0.5 on SST-2
+
+
+def test_wandb_has_one_run_per_trial_in_the_sweep_group(sweep) -> None:
+    out, _ = sweep
+    runs = read_offline_runs(out / "wandb")
+    rows = {r["trial"]: r for r in leaderboard(out)}
+    assert sorted(run.name for run in runs) == sorted(f"trial_{t}" for t in rows)
+    assert len({run.group for run in runs}) == 1 and runs[0].group.startswith("demo-")
+    for run in runs:
+        row = rows[run.name.removeprefix("trial_")]
+        assert run.config["trainer"]["learning_rate"] == pytest.approx(float(row["trainer.learning_rate"]))
+        assert run.config["params"]["trainer.batch_size"] == int(row["trainer.batch_size"])
+        assert run.config["model"]["name"] == "tiny_bert"
+        evals = [h for h in run.history if "eval/accuracy" in h]
+        assert len(evals) == int(row["evaluations"])
+        assert all({"eval/loss", "eval/f1", "train/loss"} <= set(h) for h in evals)
+
+
+def test_exported_config_composes_and_matches_the_best_trial(sweep) -> None:
+    out, _ = sweep
+    best = leaderboard(out)[0]
+    cfg = resolve(compose_config(str(out / "best" / "config.yaml")))
+    check(cfg)
+    assert cfg["trainer"]["learning_rate"] == pytest.approx(float(best["trainer.learning_rate"]))
+    assert cfg["trainer"]["batch_size"] == int(best["trainer.batch_size"])
+    exported = yaml.safe_load((out / "best" / "metrics.yaml").read_text())
+    assert exported["trial_id"] == best["trial"]
+    assert exported["metrics"]["eval/accuracy"] == pytest.approx(float(best["best eval/accuracy"]))
+
+
+def test_exported_checkpoint_loads_and_reproduces_its_metric(sweep) -> None:
+    out, _ = sweep
+    checkpoint = out / "best" / "checkpoint"
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    with torch.no_grad():
+        logits = model(**tokenizer(["a gorgeous, moving film"], return_tensors="pt")).logits
+    assert logits.shape == (1, 2)
+    saved = json.loads((checkpoint / "hpo_checkpoint.json").read_text())
+    exported = yaml.safe_load((out / "best" / "metrics.yaml").read_text())
+    assert saved["metrics"]["eval/accuracy"] == pytest.approx(exported["metrics"]["eval/accuracy"])
+
+
+def test_hpo_train_retrains_the_winner_to_the_exported_metric(sweep, tmp_path: Path) -> None:
+    out, _ = sweep
+    exported = yaml.safe_load((out / "best" / "metrics.yaml").read_text())["metrics"]
+    proc = subprocess.run(
+        [HPO, "train", "--config", str(out / "best" / "config.yaml"), "--output-dir", str(tmp_path / "train")],
+        capture_output=True, text=True, timeout=600, env=_env(),
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    history = [json.loads(line) for line in (tmp_path / "train" / "metrics.jsonl").read_text().splitlines()]
+    same_epoch = next(h for h in history if h["epoch"] == exported["epoch"])
+    assert same_epoch["eval/accuracy"] == pytest.approx(exported["eval/accuracy"], abs=0.02)
+    AutoModelForSequenceClassification.from_pretrained(tmp_path / "train" / "checkpoint")

@@ -1,0 +1,62 @@
+"""Grid, random and Optuna searchers with FIFO on real Ray Tune, sharing one Ray session."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from search.export import export
+from search.sweep import prepare, run
+from tests.conftest import TINY_SST2
+
+pytestmark = pytest.mark.slow
+ONE_EPOCH_SMALL = [*TINY_SST2, "trainer.epochs=1", "data.max_train_samples=96", "data.max_eval_samples=48", "logger=none"]
+
+
+def test_grid_runs_each_point_exactly_once_and_a_crashing_trial_does_not_stop_it(ray_session, out_dir: Path) -> None:
+    # learning_rate 1e30 makes the loss NaN on the second step: that trial fails, the others go on.
+    learning_rates, batch_sizes = [1e-3, 3e-3, 1e30], [16, 32]
+    prepared = prepare("demo", [
+        *ONE_EPOCH_SMALL, "searcher=grid", "scheduler=fifo", "search_space=grid_small",
+        f"search_space.trainer.learning_rate.values=[{','.join(map(str, learning_rates))}]",
+        f"search_space.trainer.batch_size.values=[{','.join(map(str, batch_sizes))}]",
+        f"sweep.output_dir={out_dir}",
+    ])
+    summary = export(run(prepared, verbose=False))
+    points = sorted((r.params["trainer.learning_rate"], r.params["trainer.batch_size"]) for r in summary.records)
+    assert points == sorted(itertools.product(learning_rates, batch_sizes))
+    failed = [r for r in summary.records if r.status == "failed"]
+    assert {r.params["trainer.learning_rate"] for r in failed} == {1e30}
+    assert len(failed) == 2
+    assert all("NonFiniteLossError" in r.error and "nan" in r.error for r in failed)
+    assert all(r.status == "finished" and r.evaluations == 1 for r in summary.records if r not in failed)
+    assert summary.best is not None and summary.best.params["trainer.learning_rate"] != 1e30
+    assert (out_dir / "best" / "checkpoint" / "model.safetensors").is_file()
+    csv_text = (out_dir / "leaderboard.csv").read_text()
+    assert csv_text.count("failed") == 2 and "NonFiniteLossError" in csv_text
+    assert not (out_dir / "wandb").exists()  # logger=none logs nothing
+
+
+def test_rte_grid_sweep_file_runs_sentence_pairs(ray_session, out_dir: Path) -> None:
+    prepared = prepare("rte_grid", [
+        "model=tiny_bert", "trainer.epochs=1", "data.max_train_samples=64", "data.max_eval_samples=32",
+        "trainer.max_seq_length=64", "logger=none", "resources.num_cpus=2", f"sweep.output_dir={out_dir}",
+    ])
+    summary = export(run(prepared, verbose=False))
+    assert len(summary.records) == 4  # grid_small: 2 learning rates x 2 batch sizes
+    assert all(r.status == "finished" for r in summary.records)
+
+
+@pytest.mark.parametrize("searcher", ["random", "optuna"])
+def test_sampling_searchers_run_the_asked_number_of_trials(ray_session, out_dir: Path, searcher: str) -> None:
+    prepared = prepare("demo", [
+        *ONE_EPOCH_SMALL, f"searcher={searcher}", "scheduler=fifo", "sweep.num_trials=3",
+        "trainer.epochs=2", f"sweep.output_dir={out_dir}",
+    ])
+    summary = export(run(prepared, verbose=False))
+    assert len(summary.records) == 3
+    assert all(r.status == "finished" and r.evaluations == 2 for r in summary.records)
+    learning_rates = {r.params["trainer.learning_rate"] for r in summary.records}
+    assert len(learning_rates) == 3 and all(1e-5 <= lr <= 3e-4 for lr in learning_rates)
