@@ -1,0 +1,63 @@
+"""Loading the shared datasets and the demo data into labelled splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from search.errors import ConfigError
+from tests.conftest import RTE, SST2
+from trainers.data import load_splits
+from trainers.demo_data import make_demo_split
+
+
+def test_sst2_tsv_with_integer_labels() -> None:
+    splits = load_splits({
+        "format": "tsv", "train_path": str(SST2 / "train.tsv"), "eval_path": str(SST2 / "validation.tsv"),
+        "text_column": "sentence", "label_column": "label", "max_train_samples": 50, "max_eval_samples": 20,
+    })
+    assert (len(splits.train), len(splits.eval)) == (50, 20)
+    assert splits.label_names == ["0", "1"]
+    assert set(splits.train.column_names) == {"text", "label"}
+
+
+def test_rte_jsonl_pairs_with_string_labels_are_encoded() -> None:
+    splits = load_splits({
+        "format": "jsonl", "train_path": str(RTE / "train.jsonl"), "eval_path": str(RTE / "validation.jsonl"),
+        "text_column": "premise", "text_pair_column": "hypothesis", "label_column": "label",
+    })
+    assert splits.label_names == ["entailment", "not_entailment"]
+    assert len(splits.train) == 2490 and len(splits.eval) == 277
+    assert set(splits.train["label"]) == {0, 1}
+    assert splits.train.features["label"].names == ["entailment", "not_entailment"]
+    assert "text_pair" in splits.eval.column_names
+
+
+def test_subsampling_is_seeded() -> None:
+    data = {"format": "tsv", "train_path": str(SST2 / "train.tsv"), "eval_path": str(SST2 / "validation.tsv"),
+            "text_column": "sentence", "label_column": "label", "max_train_samples": 30}
+    assert load_splits(data, seed=1).train["text"] == load_splits(data, seed=1).train["text"]
+    assert load_splits(data, seed=1).train["text"] != load_splits(data, seed=2).train["text"]
+
+
+def test_demo_data_is_deterministic_and_balanced() -> None:
+    a, b = make_demo_split(400, seed=3), make_demo_split(400, seed=3)
+    assert a == b
+    assert 0.4 < sum(a["label"]) / 400 < 0.6
+    assert any(" but " in t for t in a["text"]) and any(" not " in t for t in a["text"])
+
+
+def test_eval_labels_unseen_in_training_are_rejected(tmp_path: Path) -> None:
+    (tmp_path / "train.tsv").write_text("text\tlabel\ngood\tpos\nbad\tneg\n")
+    (tmp_path / "dev.tsv").write_text("text\tlabel\nmeh\tneutral\n")
+    with pytest.raises(ConfigError, match=r"data.label_column.*labels not in the training data.*neutral"):
+        load_splits({"format": "tsv", "train_path": str(tmp_path / "train.tsv"), "eval_path": str(tmp_path / "dev.tsv"),
+                     "text_column": "text", "label_column": "label"})
+
+
+def test_csv_format(tmp_path: Path) -> None:
+    (tmp_path / "train.csv").write_text('text,label\n"good, really",1\nbad,0\n')
+    splits = load_splits({"format": "csv", "train_path": str(tmp_path / "train.csv"), "eval_path": str(tmp_path / "train.csv"),
+                          "text_column": "text", "label_column": "label"})
+    assert splits.train["text"][0] == "good, really"
