@@ -250,3 +250,23 @@ def _check_space_keys(cfg: dict[str, Any], params: list[Param]) -> None:
                 choices = sorted(node) if isinstance(node, dict) else None
                 raise ConfigError(f"search_space.{p.key}", "no such config key", choices=choices)
             node = node[part]
+        _check_space_type(p, GROUP_SCHEMAS[group].__dataclass_fields__.get(name))
+
+
+def _check_space_type(p: Param, schema_field: Any) -> None:
+    """A searched value must have the key's type: a float sampled into ``epochs`` would crash every trial."""
+    if schema_field is None:
+        return
+    wanted = str(schema_field.type)
+    values = p.values if p.is_discrete else ()
+    if wanted.startswith("int"):
+        ok = p.type == "int" or (p.is_discrete and all(isinstance(v, int) and not isinstance(v, bool) for v in values))
+        if not ok:
+            raise ConfigError(f"search_space.{p.key}", f"{p.key} is an integer; use type int, or choice/grid of integers",
+                              value=p.type, choices=["int", "choice", "grid"])
+    elif wanted.startswith("float"):
+        ok = not p.is_discrete or all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if not ok:
+            raise ConfigError(f"search_space.{p.key}", f"{p.key} is a number; the values must be numbers", value=list(values))
+    elif wanted.startswith("str") and not (p.is_discrete and all(isinstance(v, str) for v in values)):
+        raise ConfigError(f"search_space.{p.key}", f"{p.key} is a name; use choice or grid of names", value=p.type)

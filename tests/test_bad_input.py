@@ -41,6 +41,8 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["search_space.trainer.learning_rate.low=1e-2"], ["search_space.trainer.learning_rate", "low must be below high"]),
         (["search_space.trainer.learning_rate.low=0"], ["search_space.trainer.learning_rate.low", "bounds > 0"]),
         (["+search_space.trainer.lr={type: uniform, low: 0, high: 1}"], ["search_space.trainer.lr", "no such config key", "learning_rate"]),
+        (["+search_space.trainer.epochs={type: uniform, low: 1, high: 4}"], ["search_space.trainer.epochs", "integer", "int, choice, grid"]),
+        (["+search_space.trainer.lr_scheduler={type: uniform, low: 1, high: 4}"], ["search_space.trainer.lr_scheduler", "choice or grid of names"]),
         (["searcher=grid"], ["search_space.trainer", "grid searcher needs finite values", "grid, choice"]),
         (["scheduler.grace_period=5"], ["scheduler.max_t", "grace_period"]),
         (["data=files"], ["data.train_path", "required"]),

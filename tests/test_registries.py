@@ -1,0 +1,59 @@
+"""Conformance kit for the name -> builder registries: every entry builds and works; unknown names list the valid ones."""
+
+from __future__ import annotations
+
+import pytest
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search import ConcurrencyLimiter
+
+from search.errors import ConfigError
+from search.schedulers import SCHEDULERS, build_scheduler
+from search.searchers import OPTUNA_SAMPLERS, SEARCHERS, build_search
+from search.space import parse_space
+
+SWEEP = {"metric": "eval/accuracy", "mode": "max", "num_trials": 5, "seed": 0}
+SPACE = parse_space({
+    "trainer": {
+        "learning_rate": {"type": "loguniform", "low": 1e-5, "high": 1e-3},
+        "batch_size": {"type": "choice", "values": [8, 16]},
+        "epochs": {"type": "int", "low": 1, "high": 3},
+    }
+})
+GRID_SPACE = parse_space({"trainer": {"batch_size": {"type": "grid", "values": [8, 16]}, "epochs": {"type": "int", "low": 1, "high": 3}}})
+
+
+@pytest.mark.parametrize("name", sorted(SEARCHERS))
+def test_every_searcher_builds(name: str) -> None:
+    space = GRID_SPACE if name == "grid" else SPACE
+    plan = build_search({"name": name, "max_concurrent": 2, "sampler": "tpe", "n_startup_trials": 2}, space, SWEEP)
+    assert plan.num_samples == (1 if name == "grid" else 5)
+
+
+@pytest.mark.parametrize("sampler", sorted(OPTUNA_SAMPLERS))
+def test_every_optuna_sampler_suggests_within_the_space_and_learns_from_results(sampler: str) -> None:
+    plan = build_search({"name": "optuna", "sampler": sampler, "n_startup_trials": 2, "max_concurrent": 1}, SPACE, SWEEP)
+    searcher = plan.search_alg
+    assert isinstance(searcher, ConcurrencyLimiter)
+    for i in range(4):
+        config = searcher.suggest(f"t{i}")
+        assert 1e-5 <= config["trainer.learning_rate"] <= 1e-3
+        assert config["trainer.batch_size"] in (8, 16)
+        assert config["trainer.epochs"] in (1, 2, 3)
+        assert searcher.suggest(f"blocked{i}") is None  # the concurrency limit holds
+        searcher.on_trial_complete(f"t{i}", {"eval/accuracy": config["trainer.learning_rate"] * 1000})
+    assert len(searcher.searcher._ot_study.trials) == 4
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_every_scheduler_builds(name: str) -> None:
+    scheduler = build_scheduler({"name": name, "max_t": 4, "grace_period": 1, "reduction_factor": 2})
+    assert isinstance(scheduler, ASHAScheduler if name == "asha" else FIFOScheduler)
+
+
+def test_unknown_names_list_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match=r"searcher.name.*nope.*grid, optuna, random"):
+        build_search({"name": "nope"}, SPACE, SWEEP)
+    with pytest.raises(ConfigError, match=r"scheduler.name.*nope.*asha, fifo"):
+        build_scheduler({"name": "nope"})
+    with pytest.raises(ConfigError, match=r"searcher.sampler.*nope.*cmaes, gp, qmc, random, tpe"):
+        build_search({"name": "optuna", "sampler": "nope"}, SPACE, SWEEP)
