@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -84,19 +85,27 @@ def init_ray(cfg: dict[str, Any]) -> None:
         ray.init(num_cpus=cfg["resources"].get("num_cpus"), **kwargs)
 
 
-def run(prepared: PreparedSweep, verbose: bool = True) -> Path:
-    """Run the sweep's trials on Ray Tune, then export; returns the sweep folder."""
+def run(prepared: PreparedSweep, verbose: bool = True, trainable: Callable[..., None] | None = None) -> Path:
+    """Run the sweep's trials on Ray Tune; returns the sweep folder.
+
+    Args:
+        prepared: the checked sweep.
+        verbose: print a progress line per evaluation and trial end.
+        trainable: a function ``(params, base_config)`` run as each trial; default: fine-tuning
+            (``trainers.trial.run_trial``). Benchmarks pass a surrogate here to reuse the rest.
+    """
     from ray import tune
 
     from trainers.trial import run_trial
 
+    trainable = trainable or run_trial
     cfg, sweep_dir = prepared.config, prepared.sweep_dir
     sweep_dir.mkdir(parents=True, exist_ok=True)
     (sweep_dir / CONFIG_FILE).write_text(yaml.safe_dump(cfg, sort_keys=False))
     init_ray(cfg)
     metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
     resources = {"cpu": cfg["resources"]["cpus_per_trial"], "gpu": cfg["resources"]["gpus_per_trial"]}
-    trainable = tune.with_resources(tune.with_parameters(run_trial, base_config=cfg), resources)
+    trainable = tune.with_resources(tune.with_parameters(trainable, base_config=cfg), resources)
     callbacks = [ProgressCallback(metric, mode)] if verbose else []
     callbacks += build_logger_callbacks(cfg, sweep_dir=str(sweep_dir))
     tuner = tune.Tuner(
