@@ -1,0 +1,443 @@
+"""Search efficiency on the YAHPO Gym LCBench surrogate, through hpo's own sweep machinery.
+
+Every hpo method is a real hpo sweep: a config composed from hpo's Hydra files (``searcher=...``,
+``scheduler=...``), hpo's searcher and scheduler builders, and ``search.sweep.run`` with the
+surrogate as the trainable (one report per epoch). The peer is plain Optuna (TPE with its
+Hyperband pruner), run directly as a user would. All methods get the same budget in epochs; the
+anytime curve is the best validation accuracy seen after each epoch spent.
+
+    python -m benchmarks.search_efficiency            # the full benchmark (benchmarks/README.md)
+    python -m benchmarks.search_efficiency --smoke    # a tiny run that checks the plumbing
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from benchmarks import lcbench
+
+NAME = "search_efficiency"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+POINTS = 100  # anytime curves are stored at 1%, 2%, ..., 100% of the budget
+ASHA = ["scheduler=asha", f"scheduler.max_t={lcbench.MAX_EPOCHS}", "scheduler.grace_period=1", "scheduler.reduction_factor=3"]
+FIFO = ["scheduler=fifo"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One compared method: hpo config overrides (searcher, scheduler, space), or the plain-Optuna peer."""
+
+    name: str
+    label: str
+    overrides: tuple[str, ...] = ()
+    space: str = "lcbench_space.yaml"
+    early_stopping: bool = False
+    peer: bool = False
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("random", "hpo random", ("searcher=random", *FIFO)),
+        Method("grid", "hpo grid", ("searcher=grid", *FIFO), space="lcbench_grid.yaml"),
+        Method("tpe", "hpo Optuna TPE", ("searcher=optuna", "searcher.sampler=tpe", *FIFO)),
+        Method("tpe_asha", "hpo TPE + ASHA", ("searcher=optuna", "searcher.sampler=tpe", *ASHA), early_stopping=True),
+        Method("random_asha", "hpo random + ASHA", ("searcher=random", *ASHA), early_stopping=True),
+        Method("optuna_hyperband", "plain Optuna TPE + Hyperband (peer)", peer=True),
+    )
+}
+BASELINE = "random"
+TARGET_METHOD = "tpe_asha"
+PEER = "optuna_hyperband"
+
+
+# ----------------------------------------------------------------------------- one run of a method
+
+
+def sweep_config(method: Method, task: str, seed: int, budget: int, run_dir: Path, cpus_per_trial: float) -> dict[str, Any]:
+    """A resolved hpo sweep config for one run, composed from hpo's own config files."""
+    from search.compose import compose_config
+    from search.schema import resolve
+
+    overrides = ["logger=none", "model=tiny_bert", *method.overrides, f"resources.cpus_per_trial={cpus_per_trial}"]
+    cfg = resolve(compose_config("demo", overrides))
+    cfg["search_space"] = yaml.safe_load((CONFIG_DIR / method.space).read_text())
+    full_runs = max(1, budget // lcbench.MAX_EPOCHS)
+    # With ASHA a budget buys an unknown number of trials: allow one per epoch, the budget stops it.
+    num_trials = budget if method.early_stopping else full_runs
+    cfg["sweep"].update(
+        name=f"{NAME}-{method.name}", metric=lcbench.METRIC, mode="max", num_trials=num_trials, seed=seed, output_dir=str(run_dir)
+    )
+    cfg["resources"]["reuse_workers"] = True  # the surrogate holds no memory worth a fresh process
+    cfg["cluster"]["address"] = None
+    cfg["benchmark"] = {"task": task, "budget": budget, "run_dir": str(run_dir)}
+    return cfg
+
+
+def run_hpo(method: Method, task: str, seed: int, budget: int, run_dir: Path, cpus_per_trial: float) -> None:
+    """One hpo sweep with the surrogate trainable: hpo's searcher, scheduler and Tuner setup."""
+    from benchmarks.budget import BudgetedSearch
+    from search.schedulers import build_scheduler
+    from search.searchers import build_search
+    from search.space import parse_space
+    from search.sweep import PreparedSweep, run
+
+    cfg = sweep_config(method, task, seed, budget, run_dir, cpus_per_trial)
+    params = parse_space(cfg["search_space"])
+    plan = build_search(cfg["searcher"], params, cfg["sweep"])
+    plan.search_alg = BudgetedSearch(plan.search_alg, run_dir, budget)
+    prepared = PreparedSweep(cfg, params, plan, build_scheduler(cfg["scheduler"]), run_dir)
+    run(prepared, verbose=False, trainable=lcbench.surrogate_trial)
+
+
+def run_peer(task: str, seed: int, budget: int, run_dir: Path) -> None:
+    """Plain Optuna as a user would write it: TPE, Hyperband pruner, a loop over epochs."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = yaml.safe_load((CONFIG_DIR / "lcbench_space.yaml").read_text())["lcbench"]
+    pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=lcbench.MAX_EPOCHS, reduction_factor=3)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+    spent = 0
+
+    def objective(trial: optuna.Trial) -> float:
+        nonlocal spent
+        params = {f"{lcbench.PREFIX}{k}": suggest(trial, k, v) for k, v in space.items()}
+        best = -np.inf
+        for epoch, accuracy in enumerate(lcbench.learning_curve(params, task), start=1):
+            spent += 1
+            lcbench.log_evaluation(run_dir, {"trial": trial.number, "epoch": epoch, "acc": accuracy})
+            best = max(best, accuracy)
+            trial.report(accuracy, epoch)
+            if spent >= budget or trial.should_prune():
+                raise optuna.TrialPruned()
+        return best
+
+    def stop_at_budget(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if spent >= budget:
+            study.stop()
+
+    study.optimize(objective, n_trials=budget, callbacks=[stop_at_budget])
+
+
+def suggest(trial: Any, name: str, dist: dict[str, Any]) -> float | int:
+    """One Optuna suggestion from hpo's YAML distribution (the same space the hpo methods search)."""
+    if dist["type"] == "int":
+        return trial.suggest_int(name, dist["low"], dist["high"], log=dist.get("log", False))
+    return trial.suggest_float(name, dist["low"], dist["high"], log=dist["type"] == "loguniform")
+
+
+def run_method(method: Method, task: str, seed: int, budget: int, cpus_per_trial: float) -> dict[str, Any]:
+    """Run one method once; returns its anytime curve at the checkpoints and what it spent."""
+    run_dir = Path(tempfile.mkdtemp(prefix=f"hpo-bench-{method.name}-"))
+    started = time.monotonic()
+    try:
+        if method.peer:
+            run_peer(task, seed, budget, run_dir)
+        else:
+            run_hpo(method, task, seed, budget, run_dir, cpus_per_trial)
+        evaluations = lcbench.read_evaluations(run_dir)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return {
+        "curve": anytime_curve([e["acc"] for e in evaluations], checkpoints(budget)),
+        "epochs_spent": len(evaluations),
+        "trials": len({e["trial"] for e in evaluations}),
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def checkpoints(budget: int) -> list[int]:
+    """Epoch counts at which curves are stored: 1%, 2%, ..., 100% of the budget (at least 1)."""
+    return [max(1, round(budget * k / POINTS)) for k in range(1, POINTS + 1)]
+
+
+def anytime_curve(accuracies: list[float], at: list[int]) -> list[float | None]:
+    """Best accuracy among the first ``n`` evaluations, for each ``n`` in ``at`` (None before any).
+
+    Evaluations past the last checkpoint (the budget) are ignored: every method is compared at
+    exactly the same number of epochs.
+    """
+    best = np.maximum.accumulate(np.asarray(accuracies, dtype=float)) if accuracies else np.array([])
+    return [float(best[min(n, len(best)) - 1]) if len(best) else None for n in at]
+
+
+# ----------------------------------------------------------------------------- analysis
+
+
+def curves_array(runs: list[dict[str, Any]], method: str, task_ids: list[str], seeds: list[int]) -> np.ndarray:
+    """Curves of one method as an array (task, seed, checkpoint); a missing value is NaN."""
+    index = {(r["method"], r["task"], r["seed"]): r["curve"] for r in runs}
+    return np.array(
+        [[[np.nan if v is None else v for v in index[(method, t, s)]] for s in seeds] for t in task_ids], dtype=float
+    )
+
+
+def first_reaching(curve: np.ndarray, target: float) -> float | None:
+    """Budget fraction at which a (mean) curve first reaches ``target``; None if it never does."""
+    hits = np.nonzero(curve >= target - 1e-9)[0]
+    return float((hits[0] + 1) / POINTS) if len(hits) else None
+
+
+def summarise(runs: list[dict[str, Any]], methods: list[str], task_ids: list[str], seeds: list[int]) -> dict[str, Any]:
+    """Task-averaged anytime curves, the budget to reach random's final quality, and the targets."""
+    arrays = {m: curves_array(runs, m, task_ids, seeds) for m in methods}
+    per_seed = {m: np.nanmean(a, axis=0) for m, a in arrays.items()}  # seed x checkpoint, averaged over tasks
+    mean = {m: a.mean(axis=0) for m, a in per_seed.items()}
+    std = {m: a.std(axis=0) for m, a in per_seed.items()}
+    summary: dict[str, Any] = {
+        "mean_curve": {m: mean[m].round(4).tolist() for m in methods},
+        "std_curve": {m: std[m].round(4).tolist() for m in methods},
+        "at_fraction": {
+            m: {str(f): [round(float(mean[m][int(f * POINTS) - 1]), 3), round(float(std[m][int(f * POINTS) - 1]), 3)] for f in FRACTIONS}
+            for m in methods
+        },
+        "final_per_task": {m: {t: round(float(np.nanmean(arrays[m][i, :, -1])), 3) for i, t in enumerate(task_ids)} for m in methods},
+    }
+    if BASELINE in methods:
+        summary.update(reach_baseline(arrays, mean, methods, task_ids))
+    summary["targets"] = targets(summary, mean, methods)
+    return summary
+
+
+def reach_baseline(arrays: dict[str, np.ndarray], mean: dict[str, np.ndarray], methods: list[str], task_ids: list[str]) -> dict[str, Any]:
+    """Budget fraction each method needs to reach random search's final quality (mean over seeds).
+
+    Task-averaged: the first checkpoint where the method's task-averaged mean curve reaches random's
+    task-averaged final value. Per task: the same on each task's mean-over-seeds curve.
+    """
+    target = float(mean[BASELINE][-1])
+    per_task = {
+        m: {t: first_reaching(np.nanmean(arrays[m][i], axis=0), float(np.nanmean(arrays[BASELINE][i, :, -1]))) for i, t in enumerate(task_ids)}
+        for m in methods
+    }
+    return {
+        "baseline_final": round(target, 4),
+        "reach_fraction": {m: first_reaching(mean[m], target) for m in methods},
+        "reach_fraction_per_task": per_task,
+    }
+
+
+def targets(summary: dict[str, Any], mean: dict[str, np.ndarray], methods: list[str]) -> dict[str, Any]:
+    """The issue's two targets, each with the measured value and whether it is met."""
+    result: dict[str, Any] = {}
+    reach = summary.get("reach_fraction", {})
+    if TARGET_METHOD in reach:
+        frac = reach[TARGET_METHOD]
+        result["tpe_asha_reaches_random_final_within_third"] = {"fraction": frac, "met": frac is not None and frac <= 1 / 3}
+    hpo = [m for m in methods if not METHODS[m].peer]
+    if PEER in methods and hpo:
+        best = max(hpo, key=lambda m: float(mean[m][-1]))
+        gap = mean[best] - mean[PEER]
+        worst = int(np.argmin(gap))
+        result["hpo_best_at_least_peer_everywhere"] = {
+            "hpo_best_method": best,
+            "min_gap": round(float(gap[worst]), 4),
+            "min_gap_at_fraction": (worst + 1) / POINTS,
+            "fractions_behind": [round((i + 1) / POINTS, 2) for i in np.nonzero(gap < 0)[0]],
+            "met": bool(np.all(gap >= 0)),
+        }
+    return result
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+def environment(seeds: list[int], task_ids: list[str], budget: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Machine, library versions and the exact settings, so a result can be reproduced."""
+    versions = {}
+    for dist in ("hpo", "ray", "optuna", "yahpo-gym", "ConfigSpace", "onnxruntime", "numpy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return {
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(), "processor": platform.processor()},
+        "versions": versions,
+        "seeds": seeds,
+        "tasks": task_ids,
+        "budget_epochs": budget,
+        "budget_full_runs": budget / lcbench.MAX_EPOCHS,
+        "smoke": args.smoke,
+        "cpus_per_trial": args.cpus_per_trial,
+        "command": " ".join(["python -m benchmarks.search_efficiency", *sys.argv[1:]]),
+    }
+
+
+def fmt(value: float | None, pct: bool = True) -> str:
+    return "not reached" if value is None else (f"{value:.0%}" if pct else f"{value:.2f}")
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The Markdown report: settings, the anytime table, budget to reach random, targets."""
+    env, summ, methods = result["environment"], result["summary"], result["methods"]
+    lines = [
+        "# Search efficiency on the LCBench surrogate",
+        "",
+        f"Budget {env['budget_epochs']} epochs per run ({env['budget_full_runs']:.0f} full 52-epoch trainings); "
+        f"{len(env['tasks'])} tasks ({', '.join(env['tasks'])}); {len(env['seeds'])} seeds ({', '.join(map(str, env['seeds']))}). "
+        f"Machine: {env['machine']['platform']}, {env['machine']['cpu_count']} CPUs. "
+        + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+        + f". Wall time {result['wall_seconds'] / 60:.1f} min. Command: `{env['command']}`.",
+        "",
+        "Best validation accuracy (%) so far, averaged over tasks, mean ± std over seeds, at a fraction of the epoch budget:",
+        "",
+        "| method | " + " | ".join(f"{f:.0%} ({round(f * env['budget_epochs'])} ep)" for f in FRACTIONS) + " | budget to reach random's final | trials (mean) |",
+        "|---|" + "---|" * (len(FRACTIONS) + 2),
+    ]
+    for m in methods:
+        cells = [f"{summ['at_fraction'][m][str(f)][0]:.2f} ± {summ['at_fraction'][m][str(f)][1]:.2f}" for f in FRACTIONS]
+        reach = fmt(summ.get("reach_fraction", {}).get(m))
+        trials = np.mean([r["trials"] for r in result["runs"] if r["method"] == m])
+        lines.append(f"| {METHODS[m].label} | " + " | ".join(cells) + f" | {reach} | {trials:.0f} |")
+    lines += ["", "Final best validation accuracy (%) per task, mean over seeds:", ""]
+    lines += ["| method | " + " | ".join(env["tasks"]) + " |", "|---|" + "---|" * len(env["tasks"])]
+    for m in methods:
+        lines.append(f"| {METHODS[m].label} | " + " | ".join(f"{summ['final_per_task'][m][t]:.2f}" for t in env["tasks"]) + " |")
+    lines += ["", "Targets:", ""] + target_lines(summ["targets"])
+    return "\n".join(lines) + "\n"
+
+
+def target_lines(targets_: dict[str, Any]) -> list[str]:
+    lines = []
+    if t := targets_.get("tpe_asha_reaches_random_final_within_third"):
+        lines.append(f"- TPE + ASHA reaches random search's final quality with at most 1/3 of its budget: "
+                     f"{'met' if t['met'] else 'missed'} (it needs {fmt(t['fraction'])}).")
+    if t := targets_.get("hpo_best_at_least_peer_everywhere"):
+        behind = t["fractions_behind"]
+        lines.append(f"- hpo's best method ({METHODS[t['hpo_best_method']].label}) at least as good as plain Optuna at every budget: "
+                     f"{'met' if t['met'] else 'missed'} (smallest gap {t['min_gap']:+.3f} points at {t['min_gap_at_fraction']:.0%} of the budget"
+                     + (f"; behind at {len(behind)} of {POINTS} checkpoints, from {behind[0]:.0%} to {behind[-1]:.0%})." if behind else ")."))
+    return lines
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    """The anytime curve: task-averaged best validation accuracy against epochs spent."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budget = result["environment"]["budget_epochs"]
+    x = checkpoints(budget)
+    n_seeds = len(result["environment"]["seeds"])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for m in result["methods"]:
+        mean = np.array(result["summary"]["mean_curve"][m])
+        sem = np.array(result["summary"]["std_curve"][m]) / np.sqrt(n_seeds)
+        ax.plot(x, mean, label=METHODS[m].label, linestyle="--" if METHODS[m].peer else "-")
+        ax.fill_between(x, mean - sem, mean + sem, alpha=0.15)
+    ax.set_xlabel("epochs spent")
+    ax.set_ylabel("best validation accuracy (%), mean over tasks")
+    ax.set_title(f"LCBench surrogate: {len(result['environment']['tasks'])} tasks x {n_seeds} seeds (±1 s.e.)")
+    lo = min(np.nanmin(np.array(result["summary"]["mean_curve"][m])[POINTS // 10 :]) for m in result["methods"])
+    ax.set_ylim(bottom=lo - 0.5)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write(result: dict[str, Any], out: Path) -> dict[str, Path]:
+    """JSON, Markdown and PNG into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / f"{NAME}.json", "md": out / f"{NAME}.md", "png": out / f"{NAME}.png"}
+    paths["json"].write_text(json.dumps(result, indent=1))
+    paths["md"].write_text(markdown(result) + f"\n![anytime curve]({paths['png'].name})\n")
+    plot(result, paths["png"])
+    return paths
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.search_efficiency", description=__doc__.splitlines()[0])
+    p.add_argument("--smoke", action="store_true", help="1 task, 1 seed, a 3-run budget: checks the plumbing in seconds")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (0..n-1); default 10 (smoke: 1)")
+    p.add_argument("--tasks", type=int, default=None, help="first n LCBench tasks; default 5 (smoke: 1)")
+    p.add_argument("--budget", type=int, default=None, help="epochs per run; default 520 = 10 full trainings (smoke: 156)")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--out", type=Path, default=RESULTS_DIR)
+    args = p.parse_args(argv)
+    smoke = args.smoke
+    args.seeds = args.seeds or (1 if smoke else 10)
+    args.tasks = args.tasks or (1 if smoke else 5)
+    args.budget = args.budget or (3 if smoke else 10) * lcbench.MAX_EPOCHS
+    return args
+
+
+def start_ray() -> bool:
+    """One local Ray for every run (hpo's run() reuses it); returns whether it was started here."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    return True
+
+
+def benchmark(args: argparse.Namespace, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Every method on every task and seed; returns the result dict that :func:`write` saves."""
+    lcbench.quiet_environment()
+    task_ids = lcbench.tasks()[: args.tasks]
+    seeds = list(range(args.seeds))
+    started = time.monotonic()
+    runs = []
+    for task in task_ids:
+        for seed in seeds:
+            for name in args.methods:
+                r = run_method(METHODS[name], task, seed, args.budget, args.cpus_per_trial)
+                runs.append({"method": name, "task": task, "seed": seed, **r})
+                progress(f"[{time.monotonic() - started:7.0f}s] task {task} seed {seed} {name:<17} best {r['curve'][-1]:.2f} "
+                         f"trials {r['trials']:4d} epochs {r['epochs_spent']} ({r['seconds']:.1f}s)")
+    return {
+        "benchmark": NAME,
+        "environment": environment(seeds, task_ids, args.budget, args),
+        "methods": args.methods,
+        "checkpoints": checkpoints(args.budget),
+        "summary": summarise(runs, args.methods, task_ids, seeds),
+        "runs": runs,
+        "wall_seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Path]:
+    """Run the benchmark and write its JSON, Markdown and PNG; returns their paths."""
+    args = parse_args(argv)
+    started_here = start_ray()
+    try:
+        result = benchmark(args)
+    finally:
+        if started_here:
+            import ray
+
+            ray.shutdown()
+    paths = write(result, args.out)
+    print(paths["md"].read_text())
+    return paths
+
+
+if __name__ == "__main__":
+    main()
