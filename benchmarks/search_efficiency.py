@@ -295,7 +295,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{len(env['tasks'])} tasks ({', '.join(env['tasks'])}); {len(env['seeds'])} seeds ({', '.join(map(str, env['seeds']))}). "
         f"Machine: {env['machine']['platform']}, {env['machine']['cpu_count']} CPUs. "
         + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
-        + f". Wall time {result['wall_seconds'] / 60:.1f} min. Command: `{env['command']}`.",
+        + f". Compute {result['wall_seconds'] / 60:.1f} min (sum of the runs' wall times). Command: `{env['command']}`.",
         "",
         "Best validation accuracy (%) so far, averaged over tasks, mean ± std over seeds, at a fraction of the epoch budget:",
         "",
@@ -378,6 +378,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--out", type=Path, default=RESULTS_DIR)
+    p.add_argument("--resume", action="store_true", help="keep the runs already in <out>/search_efficiency.runs.jsonl")
+    p.add_argument("--report-only", action="store_true", help="no new runs: report the complete seeds of the runs file")
     args = p.parse_args(argv)
     smoke = args.smoke
     args.seeds = args.seeds or (1 if smoke else 10)
@@ -398,20 +400,58 @@ def start_ray() -> bool:
     return True
 
 
+def runs_file(args: argparse.Namespace) -> Path:
+    """Where finished runs are appended as they complete, so a long benchmark can be resumed."""
+    return args.out / f"{NAME}.runs.jsonl"
+
+
+def load_runs(path: Path, budget: int) -> list[dict[str, Any]]:
+    """Finished runs saved by an earlier invocation with the same budget."""
+    if not path.is_file():
+        return []
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in runs if r.get("budget") == budget]
+
+
+def complete_seeds(runs: list[dict[str, Any]], methods: list[str], task_ids: list[str], seeds: list[int]) -> list[int]:
+    """Seeds for which every method ran on every task: only these enter the report."""
+    done = {(r["method"], r["task"], r["seed"]) for r in runs}
+    return [s for s in seeds if all((m, t, s) in done for m in methods for t in task_ids)]
+
+
 def benchmark(args: argparse.Namespace, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """Every method on every task and seed; returns the result dict that :func:`write` saves."""
+    """Every method on every task and seed; returns the result dict that :func:`write` saves.
+
+    Seeds are the outer loop and each finished run is appended to the runs file, so an
+    interrupted benchmark still yields a report over complete seeds (``--report-only``) and
+    ``--resume`` continues where it stopped.
+    """
     lcbench.quiet_environment()
     task_ids = lcbench.tasks()[: args.tasks]
     seeds = list(range(args.seeds))
+    path = runs_file(args)
+    runs = load_runs(path, args.budget) if (args.resume or args.report_only) else []
+    if not (args.resume or args.report_only):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    done = {(r["method"], r["task"], r["seed"]) for r in runs}
     started = time.monotonic()
-    runs = []
-    for task in task_ids:
-        for seed in seeds:
+    for seed in [] if args.report_only else seeds:
+        for task in task_ids:
             for name in args.methods:
-                r = run_method(METHODS[name], task, seed, args.budget, args.cpus_per_trial)
-                runs.append({"method": name, "task": task, "seed": seed, **r})
-                progress(f"[{time.monotonic() - started:7.0f}s] task {task} seed {seed} {name:<17} best {r['curve'][-1]:.2f} "
+                if (name, task, seed) in done:
+                    continue
+                r = {"method": name, "task": task, "seed": seed, "budget": args.budget,
+                     **run_method(METHODS[name], task, seed, args.budget, args.cpus_per_trial)}
+                runs.append(r)
+                with open(path, "a") as f:
+                    f.write(json.dumps(r) + "\n")
+                progress(f"[{time.monotonic() - started:7.0f}s] seed {seed} task {task} {name:<17} best {r['curve'][-1]:.2f} "
                          f"trials {r['trials']:4d} epochs {r['epochs_spent']} ({r['seconds']:.1f}s)")
+    seeds = complete_seeds(runs, args.methods, task_ids, seeds)
+    runs = [r for r in runs if r["seed"] in seeds and r["task"] in task_ids and r["method"] in args.methods]
+    if not seeds:
+        raise SystemExit(f"no seed has finished every method on every task yet ({path})")
     return {
         "benchmark": NAME,
         "environment": environment(seeds, task_ids, args.budget, args),
@@ -419,14 +459,14 @@ def benchmark(args: argparse.Namespace, progress: Callable[[str], None] = print)
         "checkpoints": checkpoints(args.budget),
         "summary": summarise(runs, args.methods, task_ids, seeds),
         "runs": runs,
-        "wall_seconds": round(time.monotonic() - started, 1),
+        "wall_seconds": round(sum(r["seconds"] for r in runs), 1),
     }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Path]:
     """Run the benchmark and write its JSON, Markdown and PNG; returns their paths."""
     args = parse_args(argv)
-    started_here = start_ray()
+    started_here = False if args.report_only else start_ray()
     try:
         result = benchmark(args)
     finally:
