@@ -15,6 +15,7 @@ from typing import Any
 # name -> module whose ``main(argv)`` runs it
 BENCHMARKS: dict[str, str] = {
     "search_efficiency": "benchmarks.search_efficiency",
+    "lcbench_fidelity": "benchmarks.lcbench_fidelity",
 }
 
 

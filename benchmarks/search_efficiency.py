@@ -38,6 +38,9 @@ FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 POINTS = 100  # anytime curves are stored at 1%, 2%, ..., 100% of the budget
 ASHA = ["scheduler=asha", f"scheduler.max_t={lcbench.MAX_EPOCHS}", "scheduler.grace_period=1", "scheduler.reduction_factor=3"]
 FIFO = ["scheduler=fifo"]
+# The same ASHA with a 3-epoch grace period: on LCBench the accuracy after one epoch does not rank
+# configurations (benchmarks/lcbench_fidelity.py), after three it does. An extra, not a target.
+ASHA_GRACE3 = [*ASHA[:2], "scheduler.grace_period=3", ASHA[3]]
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Method:
     space: str = "lcbench_space.yaml"
     early_stopping: bool = False
     peer: bool = False
+    extra: bool = False  # a variant added after a finding; reported, but not one of the issue's targets
 
 
 METHODS: dict[str, Method] = {
@@ -61,6 +65,13 @@ METHODS: dict[str, Method] = {
         Method("tpe_asha", "hpo TPE + ASHA", ("searcher=optuna", "searcher.sampler=tpe", *ASHA), early_stopping=True),
         Method("random_asha", "hpo random + ASHA", ("searcher=random", *ASHA), early_stopping=True),
         Method("optuna_hyperband", "plain Optuna TPE + Hyperband (peer)", peer=True),
+        Method(
+            "tpe_asha_grace3",
+            "hpo TPE + ASHA, grace 3 (extra)",
+            ("searcher=optuna", "searcher.sampler=tpe", *ASHA_GRACE3),
+            early_stopping=True,
+            extra=True,
+        ),
     )
 }
 BASELINE = "random"
@@ -242,19 +253,27 @@ def targets(summary: dict[str, Any], mean: dict[str, np.ndarray], methods: list[
     if TARGET_METHOD in reach:
         frac = reach[TARGET_METHOD]
         result["tpe_asha_reaches_random_final_within_third"] = {"fraction": frac, "met": frac is not None and frac <= 1 / 3}
-    hpo = [m for m in methods if not METHODS[m].peer]
+    hpo = [m for m in methods if not METHODS[m].peer and not METHODS[m].extra]
     if PEER in methods and hpo:
-        best = max(hpo, key=lambda m: float(mean[m][-1]))
-        gap = mean[best] - mean[PEER]
-        worst = int(np.argmin(gap))
-        result["hpo_best_at_least_peer_everywhere"] = {
-            "hpo_best_method": best,
-            "min_gap": round(float(gap[worst]), 4),
-            "min_gap_at_fraction": (worst + 1) / POINTS,
-            "fractions_behind": [round((i + 1) / POINTS, 2) for i in np.nonzero(gap < 0)[0]],
-            "met": bool(np.all(gap >= 0)),
-        }
+        result["hpo_best_at_least_peer_everywhere"] = against_peer(mean, hpo)
+    extras = [m for m in methods if METHODS[m].extra]
+    if PEER in methods and extras:
+        result["extra_at_least_peer_everywhere"] = against_peer(mean, extras)
     return result
+
+
+def against_peer(mean: dict[str, np.ndarray], candidates: list[str]) -> dict[str, Any]:
+    """The candidate with the best final quality against the peer, at every checkpoint."""
+    best = max(candidates, key=lambda m: float(mean[m][-1]))
+    gap = mean[best] - mean[PEER]
+    worst = int(np.argmin(gap))
+    return {
+        "hpo_best_method": best,
+        "min_gap": round(float(gap[worst]), 4),
+        "min_gap_at_fraction": (worst + 1) / POINTS,
+        "fractions_behind": [round((i + 1) / POINTS, 2) for i in np.nonzero(gap < 0)[0]],
+        "met": bool(np.all(gap >= 0)),
+    }
 
 
 # ----------------------------------------------------------------------------- reports
@@ -318,11 +337,14 @@ def markdown(result: dict[str, Any]) -> str:
 def target_lines(targets_: dict[str, Any]) -> list[str]:
     lines = []
     if t := targets_.get("tpe_asha_reaches_random_final_within_third"):
+        needs = f"it needs {fmt(t['fraction'])}" if t["fraction"] is not None else "it does not reach it within the budget"
         lines.append(f"- TPE + ASHA reaches random search's final quality with at most 1/3 of its budget: "
-                     f"{'met' if t['met'] else 'missed'} (it needs {fmt(t['fraction'])}).")
-    if t := targets_.get("hpo_best_at_least_peer_everywhere"):
+                     f"{'met' if t['met'] else 'missed'} ({needs}).")
+    for key, what in (("hpo_best_at_least_peer_everywhere", "hpo's best method"), ("extra_at_least_peer_everywhere", "not a target: the extra")):
+        if not (t := targets_.get(key)):
+            continue
         behind = t["fractions_behind"]
-        lines.append(f"- hpo's best method ({METHODS[t['hpo_best_method']].label}) at least as good as plain Optuna at every budget: "
+        lines.append(f"- {what} ({METHODS[t['hpo_best_method']].label}) at least as good as plain Optuna at every budget: "
                      f"{'met' if t['met'] else 'missed'} (smallest gap {t['min_gap']:+.3f} points at {t['min_gap_at_fraction']:.0%} of the budget"
                      + (f"; behind at {len(behind)} of {POINTS} checkpoints, from {behind[0]:.0%} to {behind[-1]:.0%})." if behind else ")."))
     return lines

@@ -62,7 +62,6 @@ def test_reports_written(smoke_result: tuple[dict, dict[str, Path]]) -> None:
     assert "Targets:" in table and paths["png"].stat().st_size > 0
     env = result["environment"]
     assert env["seeds"] == [0] and len(env["tasks"]) == 1 and env["versions"]["ray"]
-    assert set(result["summary"]["targets"]) == {
-        "tpe_asha_reaches_random_final_within_third",
-        "hpo_best_at_least_peer_everywhere",
-    }
+    assert {"tpe_asha_reaches_random_final_within_third", "hpo_best_at_least_peer_everywhere"} <= set(
+        result["summary"]["targets"]
+    )
