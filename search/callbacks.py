@@ -13,14 +13,17 @@ from ray.tune import Callback
 from search.params import apply_params
 
 
-def outcome(failed: bool, last_result: dict[str, Any] | None) -> str:
-    """finished, stopped (early, by the scheduler) or failed.
+def outcome(ray_status: str, last_result: dict[str, Any] | None) -> str:
+    """finished, stopped (early, by the scheduler), failed, or interrupted (never ended: the
+    driver died; ``hpo resume`` continues it).
 
     Ray marks a scheduler-stopped trial ``done`` too, so the trial's own count of planned
     evaluations is what tells the two apart.
     """
-    if failed:
+    if ray_status == "ERROR":
         return "failed"
+    if ray_status != "TERMINATED":
+        return "interrupted"
     last = last_result or {}
     planned = last.get("evaluations_planned")
     if planned is not None and last.get("training_iteration", 0) < planned:
@@ -61,7 +64,7 @@ class ProgressCallback(Callback):
         self._print(f"{trial.trial_id} eval {result.get('training_iteration')}: {self.metric}={value:.4f}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        ended = outcome(trial.status == "ERROR", trial.last_result)
+        ended = outcome("TERMINATED", trial.last_result)  # Ray sets the status after this call
         self.counts["running"] -= 1
         self.counts[ended] += 1
         self._print(f"{trial.trial_id} {ended}")

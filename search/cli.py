@@ -96,6 +96,36 @@ def cmd_export(args: list[str]) -> int:
     return 0
 
 
+def cmd_resume(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hpo resume",
+        description="Finish a sweep whose driver was interrupted: finished trials are kept, interrupted ones "
+        "continue from their latest checkpoint, the searcher's state comes back.",
+    )
+    parser.add_argument("sweep_dir")
+    ns = parser.parse_args(args)
+    from search.export import export
+    from search.resume import resume
+
+    _print_export(export(resume(ns.sweep_dir)))
+    return 0
+
+
+def cmd_extend(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hpo extend",
+        description="Add trials to a finished sweep; the Optuna searcher is warm-started from the earlier trials.",
+    )
+    parser.add_argument("sweep_dir")
+    parser.add_argument("--trials", type=int, required=True, help="how many trials to add")
+    ns = parser.parse_args(args)
+    from search.export import export
+    from search.resume import extend
+
+    _print_export(export(extend(ns.sweep_dir, ns.trials)))
+    return 0
+
+
 def cmd_train(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="hpo train",
@@ -122,11 +152,13 @@ def cmd_train(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"sweep": cmd_sweep, "export": cmd_export, "train": cmd_train}
+COMMANDS = {"sweep": cmd_sweep, "resume": cmd_resume, "extend": cmd_extend, "export": cmd_export, "train": cmd_train}
 USAGE = """usage: hpo <command> [args]
 
 commands:
   sweep    run a hyperparameter sweep (hpo sweep --help lists the config groups)
+  resume   finish a sweep whose driver was interrupted (hpo resume <sweep dir>)
+  extend   add trials to a finished sweep (hpo extend <sweep dir> --trials N)
   export   write the leaderboard and best/ of a sweep folder
   train    fine-tune once from a config file, e.g. a sweep's best/config.yaml
 """

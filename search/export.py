@@ -19,7 +19,7 @@ import yaml
 from search.callbacks import error_summary, outcome
 from search.errors import ConfigError
 from search.params import apply_params
-from search.sweep import TRIALS_DIR, load_sweep_config
+from search.sweep import TRIALS_DIR, experiment_dirs, load_sweep_config
 
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
@@ -45,16 +45,19 @@ def collect_trials(sweep_dir: str | Path, metric: str, mode: str) -> list[TrialR
     """Read every trial of a sweep folder with Ray Tune's own result reader."""
     from ray.tune import ExperimentAnalysis, ResultGrid
 
-    trials_dir = Path(sweep_dir) / TRIALS_DIR
-    if not trials_dir.is_dir():
-        raise ConfigError("sweep_dir", f"no trial results in {trials_dir}", value=str(sweep_dir))
-    grid = ResultGrid(ExperimentAnalysis(str(trials_dir), default_metric=metric, default_mode=mode))
+    dirs = experiment_dirs(sweep_dir)
+    if not dirs:
+        raise ConfigError("sweep_dir", f"no trial results in {Path(sweep_dir) / TRIALS_DIR}", value=str(sweep_dir))
+    pairs = []
+    for directory in dirs:
+        analysis = ExperimentAnalysis(str(directory), default_metric=metric, default_mode=mode)
+        pairs += zip(analysis.trials, ResultGrid(analysis), strict=True)
     records = []
-    for result in grid:
+    for trial, result in pairs:
         history = result.metrics_dataframe
         evaluations = 0 if history is None or metric not in history else int(history[metric].notna().sum())
         best, checkpoint = _best_evaluation(result, metric, mode)
-        status = outcome(bool(result.error), result.metrics)
+        status = outcome("ERROR" if result.error else trial.status, result.metrics)
         records.append(
             TrialRecord(
                 trial_id=str(result.metrics.get("trial_id") or Path(result.path).name),

@@ -19,6 +19,7 @@ from search.schedulers import SCHEDULERS
 from search.searchers import OPTUNA_SAMPLERS, SEARCHERS
 from search.space import Param, parse_space
 from trainers.data import FORMATS
+from trainers.loop import FAULTS
 from trainers.metrics import BUILTIN_METRICS, CLASSIFICATION_METRICS
 from trainers.modeling import INITS
 
@@ -71,6 +72,8 @@ class TrainerSchema:
     eval_every_steps: int | None = None
     seed: int = 42
     metrics: list[str] = field(default_factory=lambda: ["accuracy"])
+    inject_fault: str | None = None
+    inject_fault_at_step: int = 1
 
 
 @dataclass
@@ -104,6 +107,7 @@ class ResourcesSchema:
     cpus_per_trial: float = 1
     gpus_per_trial: float = 0
     num_cpus: int | None = None
+    reuse_workers: bool = False
 
 
 @dataclass
@@ -119,6 +123,7 @@ class SweepSchema:
     mode: str = "max"
     num_trials: int = 8
     seed: int = 0
+    max_failures: int = 0
     output_dir: str = "outputs"
 
 
@@ -188,6 +193,10 @@ def check(cfg: dict[str, Any]) -> list[Param]:
     _choice(cfg, "logger.mode", LOGGER_MODES)
     _choice(cfg, "sweep.mode", MODES)
     _choice(cfg, "trainer.lr_scheduler", [s.value for s in SchedulerType])
+    if cfg["trainer"].get("inject_fault") is not None:
+        _choice(cfg, "trainer.inject_fault", FAULTS)
+        _at_least(cfg, "trainer.inject_fault_at_step", 1)
+    _at_least(cfg, "sweep.max_failures", 0)
     if cfg["searcher"]["name"] == "optuna":
         _choice(cfg, "searcher.sampler", OPTUNA_SAMPLERS)
     for name in cfg["trainer"]["metrics"]:

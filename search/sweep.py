@@ -77,6 +77,10 @@ def init_ray(cfg: dict[str, Any]) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # C++ warnings are not for users
+    # Save the experiment state (what `hpo resume` restores) every second, not every 10+ seconds,
+    # so a driver killed at any moment loses at most a second of bookkeeping.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     address = cfg["cluster"].get("address")
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
     if address:
@@ -85,7 +89,22 @@ def init_ray(cfg: dict[str, Any]) -> None:
         ray.init(num_cpus=cfg["resources"].get("num_cpus"), **kwargs)
 
 
-def run(prepared: PreparedSweep, verbose: bool = True, trainable: Callable[..., None] | None = None) -> Path:
+def trial_trainable(cfg: dict[str, Any], trainable: Callable[..., None] | None = None) -> Any:
+    """The trial function with the sweep's config bound and its resources attached."""
+    from ray import tune
+
+    from trainers.trial import run_trial
+
+    resources = {"cpu": cfg["resources"]["cpus_per_trial"], "gpu": cfg["resources"]["gpus_per_trial"]}
+    return tune.with_resources(tune.with_parameters(trainable or run_trial, base_config=cfg), resources)
+
+
+def run(
+    prepared: PreparedSweep,
+    verbose: bool = True,
+    trainable: Callable[..., None] | None = None,
+    experiment: str = TRIALS_DIR,
+) -> Path:
     """Run the sweep's trials on Ray Tune; returns the sweep folder.
 
     Args:
@@ -93,23 +112,22 @@ def run(prepared: PreparedSweep, verbose: bool = True, trainable: Callable[..., 
         verbose: print a progress line per evaluation and trial end.
         trainable: a function ``(params, base_config)`` run as each trial; default: fine-tuning
             (``trainers.trial.run_trial``). Benchmarks pass a surrogate here to reuse the rest.
+        experiment: the Ray Tune experiment folder inside the sweep folder (``hpo extend``
+            adds ``trials-extend-<n>`` beside the first one).
     """
     from ray import tune
 
-    from trainers.trial import run_trial
-
-    trainable = trainable or run_trial
     cfg, sweep_dir = prepared.config, prepared.sweep_dir
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    (sweep_dir / CONFIG_FILE).write_text(yaml.safe_dump(cfg, sort_keys=False))
+    if experiment == TRIALS_DIR:  # an extension keeps the sweep's config as it was
+        (sweep_dir / CONFIG_FILE).write_text(yaml.safe_dump(cfg, sort_keys=False))
     init_ray(cfg)
+    check_cluster_resources(cfg)
     metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
-    resources = {"cpu": cfg["resources"]["cpus_per_trial"], "gpu": cfg["resources"]["gpus_per_trial"]}
-    trainable = tune.with_resources(tune.with_parameters(trainable, base_config=cfg), resources)
     callbacks = [ProgressCallback(metric, mode)] if verbose else []
     callbacks += build_logger_callbacks(cfg, sweep_dir=str(sweep_dir))
     tuner = tune.Tuner(
-        trainable,
+        trial_trainable(cfg, trainable),
         param_space=prepared.search.param_space,
         tune_config=tune.TuneConfig(
             metric=metric,
@@ -119,23 +137,56 @@ def run(prepared: PreparedSweep, verbose: bool = True, trainable: Callable[..., 
             num_samples=prepared.search.num_samples,
             trial_name_creator=trial_name,
             trial_dirname_creator=trial_name,
-            reuse_actors=True,  # one worker keeps torch and transformers imported across trials
+            reuse_actors=cfg["resources"]["reuse_workers"],
         ),
         run_config=tune.RunConfig(
-            name=TRIALS_DIR,
+            name=experiment,
             storage_path=str(sweep_dir),
             callbacks=callbacks,
             verbose=0,
-            failure_config=tune.FailureConfig(max_failures=0),
+            failure_config=tune.FailureConfig(max_failures=cfg["sweep"]["max_failures"]),
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=1, checkpoint_score_attribute=metric, checkpoint_score_order=mode
             ),
         ),
     )
-    # Ray logs each trial error with its traceback; the progress lines and the leaderboard say it once.
-    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+    quiet_ray_trial_errors()
     tuner.fit()
     return sweep_dir
+
+
+def quiet_ray_trial_errors() -> None:
+    """Ray logs each trial error with its traceback; the progress lines and the leaderboard say it once."""
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+
+
+def check_cluster_resources(cfg: dict[str, Any]) -> None:
+    """Reject a trial that asks for more than the whole cluster has, before it waits forever.
+
+    Raises:
+        ConfigError: naming the resource, the request and what the cluster has.
+    """
+    import ray
+
+    available = ray.cluster_resources()
+    for key, name in (("cpus_per_trial", "CPU"), ("gpus_per_trial", "GPU")):
+        wanted = float(cfg["resources"][key] or 0)
+        has = float(available.get(name, 0))
+        if wanted > has:
+            raise ConfigError(
+                f"resources.{key}",
+                f"a trial asks for {wanted:g} {name} but the Ray cluster has {has:g} "
+                f"(cluster resources: CPU={available.get('CPU', 0):g}, GPU={available.get('GPU', 0):g})",
+                value=wanted,
+            )
+
+
+def experiment_dirs(sweep_dir: str | Path) -> list[Path]:
+    """The Ray Tune experiment folders of a sweep: ``trials`` and any ``trials-extend-<n>``, in order."""
+    sweep_dir = Path(sweep_dir)
+    extensions = sorted(sweep_dir.glob(f"{TRIALS_DIR}-extend-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    first = sweep_dir / TRIALS_DIR
+    return ([first] if first.is_dir() else []) + extensions
 
 
 def trial_name(trial: Any) -> str:

@@ -19,7 +19,7 @@ def config(*overrides: str) -> dict:
 
 def run(cfg: dict) -> list[dict]:
     seen: list[dict] = []
-    fine_tune(cfg, lambda metrics, model, tokenizer: seen.append(metrics), num_threads=1)
+    fine_tune(cfg, lambda metrics, snapshot: seen.append(metrics), num_threads=1)
     return seen
 
 
@@ -40,3 +40,31 @@ def test_fixed_seeds_reproduce_the_run() -> None:
     assert first[0]["eval/loss"] == pytest.approx(second[0]["eval/loss"], rel=1e-6)
     third = run(config("trainer.epochs=1", "trainer.seed=7"))
     assert third[0]["eval/loss"] != pytest.approx(first[0]["eval/loss"], rel=1e-6)
+
+
+def test_resuming_from_a_checkpoint_continues_exactly(tmp_path) -> None:
+    from trainers.loop import ResumeState
+
+    cfg = config("trainer.epochs=3", "trainer.eval_every_steps=3")  # checkpoints mid-epoch too
+    straight = run(cfg)
+    saved: list = []
+
+    def keep_second(metrics, snapshot) -> None:
+        if len(saved) == 0 and metrics["step"] == 6:
+            snapshot.save(tmp_path)
+            saved.append(metrics)
+
+    fine_tune(cfg, keep_second, num_threads=1)
+    resumed: list[dict] = []
+    fine_tune(cfg, lambda m, s: resumed.append(m), num_threads=1, resume=ResumeState.load(tmp_path))
+    assert [m["step"] for m in resumed] == [m["step"] for m in straight if m["step"] > 6]
+    for a, b in zip(resumed, straight[-len(resumed):], strict=True):
+        assert a["eval/loss"] == pytest.approx(b["eval/loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize(("fault", "error"), [("exception", "InjectedFaultError"), ("nan", "NonFiniteLossError"), ("oom", "TrialOutOfMemoryError")])
+def test_injected_faults_raise_their_reason(fault: str, error: str) -> None:
+    import trainers.loop as loop
+
+    with pytest.raises(getattr(loop, error), match=r"step 2"):
+        run(config("trainer.epochs=1", f"trainer.inject_fault={fault}", "trainer.inject_fault_at_step=2"))

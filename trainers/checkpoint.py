@@ -6,23 +6,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from trainers.loop import Snapshot
 
 METADATA_FILE = "hpo_checkpoint.json"
 
 
 def save_checkpoint(
     directory: str | Path,
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
+    snapshot: Snapshot,
     metrics: dict[str, float],
     config: dict[str, Any],
+    with_training_state: bool = True,
 ) -> Path:
-    """Write a folder that ``from_pretrained`` loads and that records how it was made."""
+    """Write a folder that ``from_pretrained`` loads, that records how it was made and, for
+    trials, that holds the optimizer and scheduler state a resumed trial continues from."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
+    snapshot.save(directory, with_training_state=with_training_state)
     (directory / METADATA_FILE).write_text(json.dumps({"metrics": metrics, "config": config}, indent=2))
     return directory
 

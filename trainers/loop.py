@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,12 +25,21 @@ from trainers.data import LabelledSplits, load_splits
 from trainers.metrics import classification_scorer
 from trainers.modeling import build_classifier, load_tokenizer
 
-OnEvaluation = Callable[[dict[str, float], PreTrainedModel, PreTrainedTokenizerBase], None]
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight")
+TRAINING_STATE_FILE = "training_state.pt"
+FAULTS = ("exception", "nan", "oom")
 
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite: the trial cannot recover, so it ends as failed."""
+
+
+class TrialOutOfMemoryError(RuntimeError):
+    """The trial ran out of (GPU or host) memory; the message says which settings to lower."""
+
+
+class InjectedFaultError(RuntimeError):
+    """A fault asked for by ``trainer.inject_fault``, to rehearse retries and failure handling."""
 
 
 @dataclass
@@ -40,6 +50,46 @@ class FineTuneResult:
     best: dict[str, float] | None = None
 
 
+@dataclass
+class Snapshot:
+    """Everything needed to save one evaluation: the weights, and the state to resume training from."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    training_state: dict[str, Any]
+
+    def save(self, directory: str | Path, with_training_state: bool = True) -> Path:
+        """``save_pretrained`` folder (+ optimizer, scheduler, RNG and step for an exact resume)."""
+        directory = Path(directory)
+        self.model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        if with_training_state:
+            torch.save(self.training_state, directory / TRAINING_STATE_FILE)
+        return directory
+
+
+OnEvaluation = Callable[[dict[str, float], Snapshot], None]
+
+
+@dataclass
+class ResumeState:
+    """A checkpoint read back into memory: model weights and the training state saved beside them."""
+
+    weights: dict[str, torch.Tensor]
+    training_state: dict[str, Any]
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ResumeState | None:
+        """None when the folder holds no training state (e.g. an exported best checkpoint)."""
+        directory = Path(directory)
+        state_file = directory / TRAINING_STATE_FILE
+        if not state_file.is_file():
+            return None
+        from safetensors.torch import load_file
+
+        return cls(load_file(directory / "model.safetensors"), torch.load(state_file, weights_only=False))
+
+
 def is_better(value: float, best: float | None, mode: str) -> bool:
     """Whether ``value`` beats ``best`` under the sweep's mode (``max`` or ``min``)."""
     if best is None:
@@ -47,13 +97,23 @@ def is_better(value: float, best: float | None, mode: str) -> bool:
     return value > best if mode == "max" else value < best
 
 
-def fine_tune(cfg: dict[str, Any], on_evaluation: OnEvaluation, num_threads: int | None = None) -> FineTuneResult:
+def fine_tune(
+    cfg: dict[str, Any],
+    on_evaluation: OnEvaluation,
+    num_threads: int | None = None,
+    resume: ResumeState | None = None,
+) -> FineTuneResult:
     """Fine-tune ``cfg['model']`` on ``cfg['data']`` with ``cfg['trainer']``'s hyperparameters.
 
     Args:
         cfg: the full resolved config as plain data (with the trial's sampled values applied).
-        on_evaluation: called after every evaluation with the metrics, the model and tokenizer.
+        on_evaluation: called after every evaluation with the metrics and a :class:`Snapshot`.
         num_threads: torch CPU threads; a trial sets it from its CPU share.
+        resume: continue exactly where a checkpoint left off (same batches, same schedule).
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite.
+        TrialOutOfMemoryError: a step ran out of memory.
     """
     trainer, sweep = cfg["trainer"], cfg["sweep"]
     hf_logging.set_verbosity_error()
@@ -65,7 +125,10 @@ def fine_tune(cfg: dict[str, Any], on_evaluation: OnEvaluation, num_threads: int
 
     splits = load_splits(cfg["data"], seed=sweep.get("seed", 0))
     tokenizer = load_tokenizer(cfg["model"])
-    model = build_classifier(cfg["model"], splits.label_names, trainer.get("dropout")).to(device)
+    model = build_classifier(cfg["model"], splits.label_names, trainer.get("dropout"))
+    if resume is not None:
+        model.load_state_dict(resume.weights, strict=False)
+    model.to(device)
     train_rows, eval_rows = _tokenize(splits, tokenizer, trainer["max_seq_length"])
     collate = DataCollatorWithPadding(tokenizer)
     generator = torch.Generator().manual_seed(trainer["seed"])
@@ -74,6 +137,9 @@ def fine_tune(cfg: dict[str, Any], on_evaluation: OnEvaluation, num_threads: int
         batch_size=trainer["batch_size"],
         sampler=LengthGroupedSampler(trainer["batch_size"], lengths=[len(r["input_ids"]) for r in train_rows], generator=generator),
         collate_fn=collate,
+        # its own generator: drawing the loader's base seed from the global RNG would shift the
+        # dropout masks of a resumed run
+        generator=torch.Generator().manual_seed(trainer["seed"]),
     )
     steps_per_epoch = len(train_loader)
     total_steps = steps_per_epoch * trainer["epochs"]
@@ -89,20 +155,37 @@ def fine_tune(cfg: dict[str, Any], on_evaluation: OnEvaluation, num_threads: int
     result = FineTuneResult()
     metric, mode = sweep["metric"], sweep["mode"]
 
-    step, loss_sum, loss_count, started = 0, 0.0, 0, time.perf_counter()
-    for _epoch in range(trainer["epochs"]):
+    step = 0
+    if resume is not None:
+        state = resume.training_state
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["epoch_generator_state"])
+        torch.set_rng_state(state["torch_rng_state"])
+        step, result.best, result.history = state["step"], state["best"], state["history"]
+    fault = None if resume is not None else trainer.get("inject_fault")
+
+    loss_sum, loss_count, started = 0.0, 0, time.perf_counter()
+    for epoch in range(step // steps_per_epoch, trainer["epochs"]):
+        epoch_generator_state = generator.get_state()
+        skip = step - epoch * steps_per_epoch  # batches of this epoch done before a resume
         model.train()
-        for batch in train_loader:
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss = model(**batch).loss
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(f"training loss became {loss.item()} at step {step + 1} (learning_rate={trainer['learning_rate']})")
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+        for index, batch in enumerate(train_loader):
+            if index < skip:
+                continue
+            try:
+                if fault and step + 1 == trainer.get("inject_fault_at_step", 1):
+                    _inject(fault, step + 1)
+                loss = _train_step(model, batch, optimizer, scheduler, device, nan=fault == "nan" and step + 1 == trainer.get("inject_fault_at_step", 1))
+            except (torch.OutOfMemoryError, MemoryError) as exc:
+                raise TrialOutOfMemoryError(
+                    f"out of memory at step {step + 1} (batch_size={trainer['batch_size']}, max_seq_length={trainer['max_seq_length']}): "
+                    f"lower trainer.batch_size or trainer.max_seq_length, or give trials more memory ({exc})"
+                ) from None
+            if not math.isfinite(loss):
+                raise NonFiniteLossError(f"training loss became {loss} at step {step + 1} (learning_rate={trainer['learning_rate']})")
             step += 1
-            loss_sum, loss_count = loss_sum + loss.item(), loss_count + 1
+            loss_sum, loss_count = loss_sum + loss, loss_count + 1
             if step % eval_every == 0 or step == total_steps:
                 metrics = _evaluate(model, eval_rows, collate, trainer["eval_batch_size"], score, device)
                 metrics.update({
@@ -116,10 +199,42 @@ def fine_tune(cfg: dict[str, Any], on_evaluation: OnEvaluation, num_threads: int
                 result.history.append(metrics)
                 if is_better(metrics[metric], result.best[metric] if result.best else None, mode):
                     result.best = metrics
-                on_evaluation(metrics, model, tokenizer)
+                at_epoch_end = step % steps_per_epoch == 0
+                training_state = {
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    # a resume re-enters the epoch it stopped in, so it needs the sampler's state at that epoch's start
+                    "epoch_generator_state": generator.get_state() if at_epoch_end else epoch_generator_state,
+                    "torch_rng_state": torch.get_rng_state(),
+                    "step": step,
+                    "best": result.best,
+                    "history": result.history,
+                }
+                on_evaluation(metrics, Snapshot(model, tokenizer, training_state))
                 started = time.perf_counter()
                 model.train()
     return result
+
+
+def _train_step(model, batch, optimizer, scheduler, device, nan: bool = False) -> float:
+    batch = {k: v.to(device) for k, v in batch.items()}
+    loss = model(**batch).loss
+    if nan:
+        loss = loss * float("nan")
+    if not torch.isfinite(loss):
+        return float(loss.item())
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.item())
+
+
+def _inject(fault: str, step: int) -> None:
+    if fault == "exception":
+        raise InjectedFaultError(f"injected exception at step {step}")
+    if fault == "oom":
+        raise MemoryError(f"injected out-of-memory at step {step}")
 
 
 def _wants_gpu(cfg: dict[str, Any]) -> bool:

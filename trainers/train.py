@@ -22,13 +22,13 @@ def train(cfg: dict[str, Any], output_dir: str | Path) -> FineTuneResult:
     history_file = output / "metrics.jsonl"
     history_file.write_text("")
 
-    def on_evaluation(metrics, model, tokenizer) -> None:
+    def on_evaluation(metrics, snapshot) -> None:
         with history_file.open("a") as f:
             f.write(json.dumps(metrics) + "\n")
         print(_format(metrics, metric), flush=True)
         if is_better(metrics[metric], best["value"], mode):
             best["value"] = metrics[metric]
-            save_checkpoint(output / "checkpoint", model, tokenizer, metrics, cfg)
+            save_checkpoint(output / "checkpoint", snapshot, metrics, cfg, with_training_state=False)
 
     result = fine_tune(cfg, on_evaluation, num_threads=cfg["resources"].get("num_cpus"))
     (output / "best.json").write_text(json.dumps(result.best, indent=2))

@@ -2,28 +2,43 @@
 
 It applies the sampled values to the sweep's resolved config (plain data, passed with
 ``tune.with_parameters``), fine-tunes, and reports every evaluation with a checkpoint. It
-never logs to W&B or decides to stop: the sweep's callbacks and scheduler own those.
+never logs to W&B or decides to stop: the sweep's callbacks and scheduler own those. When Ray
+restarts it (a retry, or ``hpo resume``), it continues from its latest checkpoint.
 """
 
 from __future__ import annotations
 
+import gc
 import tempfile
 from typing import Any
 
+import torch
 from ray import tune
 
 from search.params import apply_params
 from trainers.checkpoint import save_checkpoint
-from trainers.loop import fine_tune
+from trainers.loop import ResumeState, fine_tune
 
 
 def run_trial(params: dict[str, Any], base_config: dict[str, Any]) -> None:
     """Train with ``params`` (dotted keys from the search space) on top of ``base_config``."""
     cfg = apply_params(base_config, params)
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            resume = ResumeState.load(directory)
 
-    def report(metrics, model, tokenizer) -> None:
+    def report(metrics, snapshot) -> None:
         with tempfile.TemporaryDirectory(prefix="hpo-ckpt-") as directory:
-            save_checkpoint(directory, model, tokenizer, metrics, cfg)
+            save_checkpoint(directory, snapshot, metrics, cfg)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
-    fine_tune(cfg, report, num_threads=cfg["resources"]["cpus_per_trial"])
+    try:
+        fine_tune(cfg, report, num_threads=cfg["resources"]["cpus_per_trial"], resume=resume)
+    finally:
+        # A reused worker must not carry this trial's tensors into the next one.
+        del resume
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

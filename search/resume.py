@@ -1,0 +1,92 @@
+"""Continuing sweeps: ``hpo resume`` after the driver died, ``hpo extend`` to add trials.
+
+Resume is Ray Tune's own experiment restore: finished trials stay finished, interrupted trials
+restart from their latest checkpoint (the trial restores its optimizer and schedule too), and
+the searcher's saved state comes back. Extend runs a new experiment beside the first, with the
+Optuna searcher warm-started from every earlier trial's best evaluation.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from search.callbacks import ProgressCallback
+from search.errors import ConfigError
+from search.sweep import (
+    TRIALS_DIR,
+    experiment_dirs,
+    init_ray,
+    load_sweep_config,
+    prepare_resolved,
+    quiet_ray_trial_errors,
+    run,
+    trial_trainable,
+)
+
+
+def resume(sweep_dir: str | Path, verbose: bool = True) -> Path:
+    """Finish a sweep whose driver was interrupted; returns the sweep folder.
+
+    Raises:
+        ConfigError: the folder is not a sweep, or it has no experiment to resume.
+    """
+    from ray import tune
+
+    sweep_dir = Path(sweep_dir).resolve()
+    cfg = load_sweep_config(sweep_dir)
+    dirs = experiment_dirs(sweep_dir)
+    if not dirs or not tune.Tuner.can_restore(str(dirs[-1])):
+        raise ConfigError("sweep_dir", "nothing to resume: no Ray Tune experiment state in this folder", value=str(sweep_dir))
+    init_ray(cfg)
+    tuner = tune.Tuner.restore(
+        str(dirs[-1]),
+        trainable=trial_trainable(cfg),
+        resume_unfinished=True,
+        resume_errored=False,
+        restart_errored=False,
+    )
+    run_config = tuner._local_tuner.get_run_config()
+    run_config.callbacks = [c for c in run_config.callbacks or [] if not isinstance(c, ProgressCallback)]
+    if verbose:
+        run_config.callbacks.insert(0, ProgressCallback(cfg["sweep"]["metric"], cfg["sweep"]["mode"]))
+    quiet_ray_trial_errors()
+    tuner.fit()
+    return sweep_dir
+
+
+def extend(sweep_dir: str | Path, trials: int, verbose: bool = True) -> Path:
+    """Run ``trials`` more trials of a finished sweep, the searcher warm-started from the earlier ones.
+
+    Raises:
+        ConfigError: a grid sweep (its grid already ran once), or a bad trial count.
+    """
+    from search.export import collect_trials
+
+    if trials < 1:
+        raise ConfigError("--trials", "must be >= 1", value=trials)
+    sweep_dir = Path(sweep_dir).resolve()
+    cfg = load_sweep_config(sweep_dir)
+    if cfg["searcher"]["name"] == "grid":
+        raise ConfigError("searcher.name", "a grid sweep runs its grid exactly once; extend a random or optuna sweep", value="grid", choices=["random", "optuna"])
+    metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
+    earlier = [r for r in collect_trials(sweep_dir, metric, mode) if r.best is not None]
+    n = len(experiment_dirs(sweep_dir))
+    extended = copy.deepcopy(cfg)
+    extended["sweep"]["num_trials"] = trials
+    extended["sweep"]["seed"] = cfg["sweep"]["seed"] + n  # new samples, not the first run's again
+    prepared = prepare_resolved(extended)
+    prepared.config["sweep"]["seed"] = cfg["sweep"]["seed"]  # trials keep the sweep's data seed
+    if cfg["searcher"]["name"] == "optuna":
+        warm_start(prepared.search.search_alg, [(r.params, r.best[metric]) for r in earlier])
+    init_ray(cfg)
+    return run(prepared, verbose=verbose, experiment=f"{TRIALS_DIR}-extend-{n}")
+
+
+def warm_start(search_alg: Any, history: list[tuple[dict[str, Any], float]]) -> None:
+    """Add the earlier trials to the searcher's model as already evaluated points (Ray's
+    ``Searcher.add_evaluated_point``), so it samples where they say it should."""
+    searcher = getattr(search_alg, "searcher", search_alg)  # through the ConcurrencyLimiter
+    for params, value in history:
+        searcher.add_evaluated_point(dict(params), value)

@@ -1,0 +1,125 @@
+"""Sweeps that survive faults: injected failures retried as configured, SIGKILLed drivers resumed, extensions."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from search.export import collect_trials, export
+from search.resume import extend
+from search.sweep import experiment_dirs, prepare, run
+from tests.conftest import TINY_SST2
+
+pytestmark = pytest.mark.slow
+HPO = str(Path(sys.executable).parent / "hpo")
+SMALL = [*TINY_SST2, "data.max_train_samples=96", "data.max_eval_samples=48", "logger=none", "scheduler=fifo"]
+REUSE = ["resources.reuse_workers=true"]  # in-process sweeps here: save the per-trial imports
+
+
+REASONS = {"exception": "InjectedFaultError", "nan": "NonFiniteLossError", "oom": "TrialOutOfMemoryError"}
+
+
+def test_injected_failures_are_recorded_with_their_reason(ray_session, out_dir: Path) -> None:
+    # one trial per fault kind; each fails, the sweep goes on and records why
+    prepared = prepare("demo", [
+        *SMALL, *REUSE, "searcher=grid", "trainer.epochs=1", "~search_space.trainer",
+        "+search_space.trainer.inject_fault={type: grid, values: [exception, 'nan', oom]}",
+        "trainer.inject_fault_at_step=2", f"sweep.output_dir={out_dir}",
+    ])
+    summary = export(run(prepared, verbose=False))
+    assert sorted(r.params["trainer.inject_fault"] for r in summary.records) == sorted(REASONS)
+    for record in summary.records:
+        reason = REASONS[record.params["trainer.inject_fault"]]
+        assert record.status == "failed" and reason in record.error and "step 2" in record.error
+        text = (record.path / "error.txt").read_text()  # the full traceback is kept beside the trial
+        assert reason in text and "trainers/loop.py" in text
+    assert summary.best is None and not (out_dir / "best").exists()
+    assert "TrialOutOfMemoryError" in (out_dir / "leaderboard.csv").read_text()
+
+
+def test_failed_trials_are_retried_from_their_checkpoint(ray_session, out_dir: Path) -> None:
+    # 6 steps per epoch: the fault at step 8 comes after the first checkpoint, so the retry resumes past it
+    prepared = prepare("demo", [
+        *SMALL, *REUSE, "searcher=random", "sweep.num_trials=2", "trainer.epochs=2", "sweep.max_failures=1",
+        "search_space.trainer.batch_size.values=[16]",
+        "trainer.inject_fault=exception", "trainer.inject_fault_at_step=8", f"sweep.output_dir={out_dir}",
+    ])
+    summary = export(run(prepared, verbose=False))
+    assert [r.status for r in summary.records] == ["finished", "finished"]
+    for record in summary.records:
+        steps = [json.loads(line)["step"] for line in (record.path / "result.json").read_text().splitlines()]
+        assert steps == [6, 12]  # epoch 1 before the fault, epoch 2 after the retry, no epoch twice
+
+
+def _wait_for_lines(proc: subprocess.Popen, pattern: str, count: int) -> list[str]:
+    """Read the sweep's progress lines until ``pattern`` matched ``count`` of them."""
+    seen, lines = 0, []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if re.search(pattern, line):
+            seen += 1
+            if seen >= count:
+                return lines
+    raise AssertionError("sweep ended before it could be interrupted:\n" + "".join(lines[-30:]))
+
+
+def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    num_trials = 6
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [HPO, "sweep", *SMALL, "search_space.trainer.batch_size.values=[16]", "searcher=optuna", "searcher.n_startup_trials=2", f"sweep.num_trials={num_trials}",
+         "trainer.epochs=3", f"sweep.output_dir={out}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+    )
+    try:
+        _wait_for_lines(proc, r"\] \w+ finished\s+\|", 2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+        proc.wait()
+    before = {r.trial_id: r for r in collect_trials(out, "eval/accuracy", "max")}
+    # killed partway: two trials had finished, the saved state (at most a second behind) is not complete
+    assert sum(r.status == "finished" for r in before.values()) < num_trials
+
+    done = subprocess.run([HPO, "resume", str(out)], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    after = collect_trials(out, "eval/accuracy", "max")
+    assert len(after) == num_trials and len({r.trial_id for r in after}) == num_trials
+    assert all(r.status == "finished" for r in after), [(r.trial_id, r.status, r.error) for r in after]
+    params = [tuple(sorted(r.params.items())) for r in after]
+    assert len(set(params)) == num_trials  # no configuration sampled twice
+    for record in after:
+        steps = [json.loads(line)["step"] for line in (record.path / "result.json").read_text().splitlines()]
+        assert steps == sorted(set(steps)) and steps[-1] == 18, (record.trial_id, steps)  # no evaluation repeated
+        if record.trial_id in before and before[record.trial_id].status == "finished":
+            kept = before[record.trial_id].best  # kept, not rerun
+            assert (record.best["eval/accuracy"], record.best["timestamp"]) == (kept["eval/accuracy"], kept["timestamp"])
+    assert "Best config:" in done.stdout
+
+
+def test_extend_adds_trials_and_warm_starts_optuna(ray_session, out_dir: Path) -> None:
+    prepared = prepare("demo", [*SMALL, *REUSE, "searcher=optuna", "sweep.num_trials=3", "trainer.epochs=1", f"sweep.output_dir={out_dir}"])
+    run(prepared, verbose=False)
+    first = collect_trials(out_dir, "eval/accuracy", "max")
+    extend(out_dir, trials=2, verbose=False)
+    assert [d.name for d in experiment_dirs(out_dir)] == ["trials", "trials-extend-1"]
+    summary = export(out_dir)
+    assert len(summary.records) == 5
+    assert {r.trial_id for r in first} < {r.trial_id for r in summary.records}
+    searcher_state = next((out_dir / "trials-extend-1").glob("searcher-state-*.pkl"))
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    restored = ConcurrencyLimiter(OptunaSearch(), max_concurrent=2)
+    restored.restore(str(searcher_state))
+    study_values = sorted(t.value for t in restored.searcher._ot_study.trials if t.value is not None)
+    assert len(study_values) == 5  # the 3 earlier trials were in the study before the 2 new ones
+    assert {round(r.best["eval/accuracy"], 6) for r in first} <= {round(v, 6) for v in study_values}
