@@ -12,12 +12,19 @@ import gc
 import tempfile
 from typing import Any
 
+import psutil
+import ray
 import torch
 from ray import tune
 
 from search.params import apply_params
 from trainers.checkpoint import save_checkpoint
 from trainers.loop import ResumeState, fine_tune
+
+
+def resident_memory_mb() -> float:
+    """This worker's resident memory: reported with every evaluation, so a leak shows in the results."""
+    return psutil.Process().memory_info().rss / 2**20
 
 
 def run_trial(params: dict[str, Any], base_config: dict[str, Any]) -> None:
@@ -29,7 +36,10 @@ def run_trial(params: dict[str, Any], base_config: dict[str, Any]) -> None:
         with checkpoint.as_directory() as directory:
             resume = ResumeState.load(directory)
 
+    node_id = ray.get_runtime_context().get_node_id()
+
     def report(metrics, snapshot) -> None:
+        metrics = {**metrics, "node_id": node_id, "sys/rss_mb": resident_memory_mb()}
         with tempfile.TemporaryDirectory(prefix="hpo-ckpt-") as directory:
             save_checkpoint(directory, snapshot, metrics, cfg)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))

@@ -1,0 +1,50 @@
+"""A sweep on an existing multi-node Ray cluster (several Ray nodes on this host) reached by address."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import ray
+from ray.cluster_utils import Cluster
+
+from search.errors import ConfigError
+from search.export import export
+from search.sweep import prepare, run
+from tests.conftest import TINY_SST2
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def three_node_cluster():
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    for _ in range(2):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def test_trials_spread_over_the_nodes_and_all_results_are_collected(three_node_cluster, tmp_path: Path) -> None:
+    prepared = prepare("demo", [
+        *TINY_SST2, "cluster=ray", f"cluster.address={three_node_cluster.address}", "logger=wandb",
+        "searcher=random", "searcher.max_concurrent=3", "scheduler=fifo", "sweep.num_trials=6", "trainer.epochs=1",
+        "data.max_train_samples=96", "data.max_eval_samples=48", f"sweep.output_dir={tmp_path / 'sweep'}",
+    ])
+    summary = export(run(prepared, verbose=False))
+    assert len(summary.records) == 6 and all(r.status == "finished" for r in summary.records)
+    nodes = {r.best["node_id"] for r in summary.records}
+    cluster_nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    assert nodes <= cluster_nodes and len(nodes) >= 2, nodes
+    assert len(list((tmp_path / "sweep" / "wandb").glob("offline-run-*"))) == 6
+
+
+def test_a_trial_larger_than_the_cluster_is_rejected_up_front(three_node_cluster, tmp_path: Path) -> None:
+    prepared = prepare("demo", [
+        *TINY_SST2, "cluster=ray", f"cluster.address={three_node_cluster.address}", "logger=none",
+        "resources.gpus_per_trial=1", f"sweep.output_dir={tmp_path / 'sweep'}",
+    ])
+    with pytest.raises(ConfigError, match=r"resources.gpus_per_trial: a trial asks for 1 GPU but the Ray cluster has 0 .*CPU=3"):
+        run(prepared, verbose=False)
