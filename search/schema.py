@@ -21,7 +21,7 @@ from search.space import Param, parse_space
 from trainers.data import FORMATS
 from trainers.loop import FAULTS
 from trainers.metrics import BUILTIN_METRICS, CLASSIFICATION_METRICS
-from trainers.modeling import INITS
+from trainers.modeling import FREEZE_CHOICES, INITS
 
 TASKS = ("classification",)
 LOGGERS = ("wandb", "none")
@@ -72,6 +72,12 @@ class TrainerSchema:
     eval_every_steps: int | None = None
     seed: int = 42
     metrics: list[str] = field(default_factory=lambda: ["accuracy"])
+    max_grad_norm: float | None = 1.0
+    label_smoothing: float = 0.0
+    freeze: str = "none"
+    freeze_layers: int = 0
+    early_stopping_patience: int | None = None
+    early_stopping_min_delta: float = 0.0
     inject_fault: str | None = None
     inject_fault_at_step: int = 1
 
@@ -220,6 +226,14 @@ def check(cfg: dict[str, Any]) -> list[Param]:
         raise ConfigError("trainer.warmup_ratio", "must be in [0, 1]", value=trainer["warmup_ratio"])
     if trainer["dropout"] is not None and not 0 <= trainer["dropout"] < 1:
         raise ConfigError("trainer.dropout", "must be in [0, 1)", value=trainer["dropout"])
+    _choice(cfg, "trainer.freeze", FREEZE_CHOICES)
+    _at_least(cfg, "trainer.freeze_layers", 0)
+    if not 0 <= trainer["label_smoothing"] < 1:
+        raise ConfigError("trainer.label_smoothing", "must be in [0, 1)", value=trainer["label_smoothing"])
+    if trainer["max_grad_norm"] is not None and trainer["max_grad_norm"] <= 0:
+        raise ConfigError("trainer.max_grad_norm", "must be > 0 (or null for no clipping)", value=trainer["max_grad_norm"])
+    if trainer["early_stopping_patience"] is not None:
+        _at_least(cfg, "trainer.early_stopping_patience", 1)
     if trainer["eval_every_steps"] is not None:
         _at_least(cfg, "trainer.eval_every_steps", 1)
     if cfg["data"]["format"] == "demo":

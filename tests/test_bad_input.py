@@ -36,6 +36,8 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["trainer.learning_rate=fast"], ["trainer.learning_rate", "fast", "float"]),
         (["+trainer.epoch=3"], ["trainer.epoch", "unknown key", "epochs"]),
         (["trainer.learning_rate=-1"], ["trainer.learning_rate", "must be > 0"]),
+        (["trainer.freeze=top"], ["trainer.freeze", "top", "none", "embeddings", "all_but_head"]),
+        (["trainer.label_smoothing=1.5"], ["trainer.label_smoothing", "[0, 1)"]),
         (["sweep.mode=maximise"], ["sweep.mode", "maximise", "max", "min"]),
         (["sweep.metric=eval/auc"], ["sweep.metric", "eval/auc", "eval/accuracy", "eval/loss"]),
         (["search_space.trainer.learning_rate.low=1e-2"], ["search_space.trainer.learning_rate", "low must be below high"]),

@@ -22,8 +22,9 @@ from transformers import logging as hf_logging
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from trainers.data import LabelledSplits, load_splits
+from trainers.early_stopping import build_early_stopping
 from trainers.metrics import classification_scorer
-from trainers.modeling import build_classifier, load_tokenizer
+from trainers.modeling import build_classifier, freeze, load_tokenizer
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight")
 TRAINING_STATE_FILE = "training_state.pt"
@@ -128,6 +129,7 @@ def fine_tune(
     model = build_classifier(cfg["model"], splits.label_names, trainer.get("dropout"))
     if resume is not None:
         model.load_state_dict(resume.weights, strict=False)
+    freeze(model, trainer.get("freeze", "none"), trainer.get("freeze_layers", 0))
     model.to(device)
     train_rows, eval_rows = _tokenize(splits, tokenizer, trainer["max_seq_length"])
     collate = DataCollatorWithPadding(tokenizer)
@@ -155,6 +157,7 @@ def fine_tune(
     result = FineTuneResult()
     metric, mode = sweep["metric"], sweep["mode"]
 
+    early_stopping = build_early_stopping(trainer, mode)
     step = 0
     if resume is not None:
         state = resume.training_state
@@ -163,6 +166,8 @@ def fine_tune(
         generator.set_state(state["epoch_generator_state"])
         torch.set_rng_state(state["torch_rng_state"])
         step, result.best, result.history = state["step"], state["best"], state["history"]
+        if early_stopping is not None and state.get("early_stopping"):
+            early_stopping.load_state(state["early_stopping"])
     fault = None if resume is not None else trainer.get("inject_fault")
 
     loss_sum, loss_count, started = 0.0, 0, time.perf_counter()
@@ -176,7 +181,12 @@ def fine_tune(
             try:
                 if fault and step + 1 == trainer.get("inject_fault_at_step", 1):
                     _inject(fault, step + 1)
-                loss = _train_step(model, batch, optimizer, scheduler, device, nan=fault == "nan" and step + 1 == trainer.get("inject_fault_at_step", 1))
+                loss = _train_step(
+                    model, batch, optimizer, scheduler, device,
+                    label_smoothing=trainer.get("label_smoothing", 0.0),
+                    max_grad_norm=trainer.get("max_grad_norm"),
+                    nan=fault == "nan" and step + 1 == trainer.get("inject_fault_at_step", 1),
+                )
             except (torch.OutOfMemoryError, MemoryError) as exc:
                 raise TrialOutOfMemoryError(
                     f"out of memory at step {step + 1} (batch_size={trainer['batch_size']}, max_seq_length={trainer['max_seq_length']}): "
@@ -209,21 +219,34 @@ def fine_tune(
                     "step": step,
                     "best": result.best,
                     "history": result.history,
+                    "early_stopping": early_stopping.state() if early_stopping else None,
                 }
+                stop = early_stopping is not None and early_stopping.update(metrics[metric], model)
                 on_evaluation(metrics, Snapshot(model, tokenizer, training_state))
+                if stop:
+                    early_stopping.restore_best(model)
+                    return result
                 started = time.perf_counter()
                 model.train()
+    if early_stopping is not None:
+        early_stopping.restore_best(model)
     return result
 
 
-def _train_step(model, batch, optimizer, scheduler, device, nan: bool = False) -> float:
+def _train_step(
+    model, batch, optimizer, scheduler, device, label_smoothing: float = 0.0, max_grad_norm: float | None = None, nan: bool = False
+) -> float:
     batch = {k: v.to(device) for k, v in batch.items()}
-    loss = model(**batch).loss
+    labels = batch.pop("labels")
+    logits = model(**batch).logits
+    loss = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=label_smoothing)
     if nan:
         loss = loss * float("nan")
     if not torch.isfinite(loss):
         return float(loss.item())
     loss.backward()
+    if max_grad_norm:
+        torch.nn.utils.clip_grad_norm_((p for p in model.parameters() if p.requires_grad), max_grad_norm)
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)

@@ -65,3 +65,49 @@ def build_classifier(model: dict[str, Any], label_names: list[str], dropout: flo
     if init == "random":
         return AutoModelForSequenceClassification.from_config(config)
     return AutoModelForSequenceClassification.from_pretrained(model["pretrained"], config=config)
+
+
+FREEZE_CHOICES = ("none", "embeddings", "all_but_head")
+
+
+def freeze(model: PreTrainedModel, what: str = "none", first_layers: int = 0) -> None:
+    """Freeze the embeddings, the first ``first_layers`` encoder layers, or everything but the head.
+
+    Transfer learning with little data often does better, and trains faster, when the lower
+    layers keep their pretrained weights.
+
+    Raises:
+        ConfigError: an unknown choice, or more layers than the model has.
+    """
+    if what not in FREEZE_CHOICES:
+        raise ConfigError("trainer.freeze", "unknown option", value=what, choices=FREEZE_CHOICES)
+    base = model.base_model
+    if what == "all_but_head":
+        for param in base.parameters():
+            param.requires_grad = False
+        return
+    if what == "embeddings":
+        for param in base.get_input_embeddings().parameters():
+            param.requires_grad = False
+        embeddings = getattr(base, "embeddings", None)  # BERT: positions, types and LayerNorm too
+        for param in (embeddings.parameters() if embeddings is not None else ()):
+            param.requires_grad = False
+    if first_layers:
+        layers = _layers(base)
+        if first_layers > len(layers):
+            raise ConfigError("trainer.freeze_layers", f"the model has {len(layers)} layers", value=first_layers)
+        for layer in layers[:first_layers]:
+            for param in layer.parameters():
+                param.requires_grad = False
+
+
+def _layers(base: PreTrainedModel) -> list:
+    for path in ("encoder.layer", "h", "layers", "transformer.layer"):
+        node = base
+        for part in path.split("."):
+            node = getattr(node, part, None)
+            if node is None:
+                break
+        if node is not None:
+            return list(node)
+    raise ConfigError("trainer.freeze_layers", f"cannot find the layers of {type(base).__name__}")
