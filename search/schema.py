@@ -19,6 +19,7 @@ from search.schedulers import SCHEDULERS
 from search.searchers import OPTUNA_SAMPLERS, SEARCHERS
 from search.space import Param, parse_space
 from trainers.data import FORMATS
+from trainers.imbalance import CLASS_WEIGHTS, RESAMPLING
 from trainers.loop import FAULTS
 from trainers.metrics import BUILTIN_METRICS, CLASSIFICATION_METRICS
 from trainers.modeling import FREEZE_CHOICES, INITS
@@ -75,6 +76,8 @@ class TrainerSchema:
     max_grad_norm: float | None = 1.0
     label_smoothing: float = 0.0
     freeze: str = "none"
+    resample: str = "none"
+    class_weights: str = "none"
     freeze_layers: int = 0
     early_stopping_patience: int | None = None
     early_stopping_min_delta: float = 0.0
@@ -227,6 +230,8 @@ def check(cfg: dict[str, Any]) -> list[Param]:
     if trainer["dropout"] is not None and not 0 <= trainer["dropout"] < 1:
         raise ConfigError("trainer.dropout", "must be in [0, 1)", value=trainer["dropout"])
     _choice(cfg, "trainer.freeze", FREEZE_CHOICES)
+    _choice(cfg, "trainer.resample", RESAMPLING)
+    _choice(cfg, "trainer.class_weights", CLASS_WEIGHTS)
     _at_least(cfg, "trainer.freeze_layers", 0)
     if not 0 <= trainer["label_smoothing"] < 1:
         raise ConfigError("trainer.label_smoothing", "must be in [0, 1)", value=trainer["label_smoothing"])

@@ -23,6 +23,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from trainers.data import LabelledSplits, load_splits
 from trainers.early_stopping import build_early_stopping
+from trainers.imbalance import class_weights, resample
 from trainers.metrics import classification_scorer
 from trainers.modeling import build_classifier, freeze, load_tokenizer
 
@@ -132,6 +133,8 @@ def fine_tune(
     freeze(model, trainer.get("freeze", "none"), trainer.get("freeze_layers", 0))
     model.to(device)
     train_rows, eval_rows = _tokenize(splits, tokenizer, trainer["max_seq_length"])
+    train_rows = resample(train_rows, trainer.get("resample", "none"), seed=trainer["seed"])
+    weights = class_weights(train_rows, trainer.get("class_weights", "none"), splits.num_labels)
     collate = DataCollatorWithPadding(tokenizer)
     generator = torch.Generator().manual_seed(trainer["seed"])
     train_loader = DataLoader(
@@ -184,6 +187,7 @@ def fine_tune(
                 loss = _train_step(
                     model, batch, optimizer, scheduler, device,
                     label_smoothing=trainer.get("label_smoothing", 0.0),
+                    weights=weights.to(device) if weights is not None else None,
                     max_grad_norm=trainer.get("max_grad_norm"),
                     nan=fault == "nan" and step + 1 == trainer.get("inject_fault_at_step", 1),
                 )
@@ -234,12 +238,13 @@ def fine_tune(
 
 
 def _train_step(
-    model, batch, optimizer, scheduler, device, label_smoothing: float = 0.0, max_grad_norm: float | None = None, nan: bool = False
+    model, batch, optimizer, scheduler, device, label_smoothing: float = 0.0, max_grad_norm: float | None = None,
+    weights: torch.Tensor | None = None, nan: bool = False,
 ) -> float:
     batch = {k: v.to(device) for k, v in batch.items()}
     labels = batch.pop("labels")
     logits = model(**batch).logits
-    loss = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    loss = torch.nn.functional.cross_entropy(logits, labels, weight=weights, label_smoothing=label_smoothing)
     if nan:
         loss = loss * float("nan")
     if not torch.isfinite(loss):
