@@ -13,6 +13,8 @@ anytime curve is the best validation accuracy seen after each epoch spent.
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import json
 import os
 import platform
@@ -82,13 +84,21 @@ PEER = "optuna_hyperband"
 # ----------------------------------------------------------------------------- one run of a method
 
 
-def sweep_config(method: Method, task: str, seed: int, budget: int, run_dir: Path, cpus_per_trial: float) -> dict[str, Any]:
-    """A resolved hpo sweep config for one run, composed from hpo's own config files."""
+@functools.cache
+def composed(overrides: tuple[str, ...], cpus_per_trial: float) -> dict[str, Any]:
+    """hpo's resolved config for a method, composed once per process.
+
+    Composing once also keeps a long benchmark consistent if the config files change under it.
+    """
     from search.compose import compose_config
     from search.schema import resolve
 
-    overrides = ["logger=none", "model=tiny_bert", *method.overrides, f"resources.cpus_per_trial={cpus_per_trial}"]
-    cfg = resolve(compose_config("demo", overrides))
+    return resolve(compose_config("demo", ["logger=none", "model=tiny_bert", *overrides, f"resources.cpus_per_trial={cpus_per_trial}"]))
+
+
+def sweep_config(method: Method, task: str, seed: int, budget: int, run_dir: Path, cpus_per_trial: float) -> dict[str, Any]:
+    """A resolved hpo sweep config for one run, composed from hpo's own config files."""
+    cfg = copy.deepcopy(composed(method.overrides, cpus_per_trial))
     cfg["search_space"] = yaml.safe_load((CONFIG_DIR / method.space).read_text())
     full_runs = max(1, budget // lcbench.MAX_EPOCHS)
     # With ASHA a budget buys an unknown number of trials: allow one per epoch, the budget stops it.
