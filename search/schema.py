@@ -18,6 +18,7 @@ from search.errors import ConfigError
 from search.schedulers import SCHEDULERS
 from search.searchers import OPTUNA_SAMPLERS, SEARCHERS
 from search.space import Param, parse_space
+from trainers.cleaning import DEDUP
 from trainers.data import FORMATS
 from trainers.imbalance import CLASS_WEIGHTS, RESAMPLING
 from trainers.loop import FAULTS
@@ -40,6 +41,19 @@ class ModelSchema:
 
 
 @dataclass
+class CleaningSchema:
+    normalize: bool = True
+    lowercase: bool = False
+    strip_urls: bool = False
+    strip_html: bool = False
+    remove_stopwords: bool = False
+    min_words: int | None = None
+    max_words: int | None = None
+    dedup: str = "none"
+    drop_leaked: bool = False
+
+
+@dataclass
 class DataSchema:
     name: str = "custom"
     format: str = "tsv"
@@ -56,6 +70,7 @@ class DataSchema:
     num_eval: int | None = None
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
+    clean: CleaningSchema = field(default_factory=CleaningSchema)
 
 
 @dataclass
@@ -229,6 +244,8 @@ def check(cfg: dict[str, Any]) -> list[Param]:
         raise ConfigError("trainer.warmup_ratio", "must be in [0, 1]", value=trainer["warmup_ratio"])
     if trainer["dropout"] is not None and not 0 <= trainer["dropout"] < 1:
         raise ConfigError("trainer.dropout", "must be in [0, 1)", value=trainer["dropout"])
+    if cfg["data"]["clean"]["dedup"] not in DEDUP:
+        raise ConfigError("data.clean.dedup", "unknown option", value=cfg["data"]["clean"]["dedup"], choices=DEDUP)
     _choice(cfg, "trainer.freeze", FREEZE_CHOICES)
     _choice(cfg, "trainer.resample", RESAMPLING)
     _choice(cfg, "trainer.class_weights", CLASS_WEIGHTS)

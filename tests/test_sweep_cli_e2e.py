@@ -105,7 +105,7 @@ def test_wandb_has_one_run_per_trial_in_the_sweep_group(sweep) -> None:
         assert run.config["model"]["name"] == "tiny_bert"
         evals = [h for h in run.history if "eval/accuracy" in h]
         assert len(evals) == int(row["evaluations"])
-        assert all({"eval/loss", "eval/f1", "train/loss"} <= set(h) for h in evals)
+        assert all({"eval/loss", "eval/f1", "train/loss", "data/leaked_eval_rows", "sys/rss_mb"} <= set(h) for h in evals)
 
 
 def test_exported_config_composes_and_matches_the_best_trial(sweep) -> None:

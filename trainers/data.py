@@ -8,13 +8,14 @@ file and the column, so the driver can check the data before any trial starts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import datasets
 
 from search.errors import ConfigError
+from trainers.cleaning import clean_splits
 from trainers.demo_data import DEMO_LABEL_NAMES, make_demo_split
 
 FILE_FORMATS = {"tsv": ("csv", {"delimiter": "\t"}), "csv": ("csv", {}), "jsonl": ("json", {})}
@@ -28,6 +29,7 @@ class LabelledSplits:
     train: datasets.Dataset
     eval: datasets.Dataset
     label_names: list[str]
+    report: dict[str, int] = field(default_factory=dict)  # what cleaning did, reported as data/...
 
     @property
     def num_labels(self) -> int:
@@ -63,7 +65,10 @@ def load_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
         train, evaluation, label_names = _encode_labels(train, evaluation, sources)
     train = _subsample(train, data.get("max_train_samples"), seed)
     evaluation = _subsample(evaluation, data.get("max_eval_samples"), seed)
-    return LabelledSplits(train, evaluation, label_names)
+    train, evaluation, report = clean_splits(train, evaluation, data.get("clean"))
+    if len(train) == 0:
+        raise ConfigError("data.clean", "no training rows left after cleaning", value=report)
+    return LabelledSplits(train, evaluation, label_names, report)
 
 
 def _load_file(fmt: str, path: str | None, key: str) -> datasets.Dataset:

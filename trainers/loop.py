@@ -207,6 +207,7 @@ def fine_tune(
                     "epoch": step / steps_per_epoch,
                     "step": step,
                     "evaluations_planned": planned,
+                    **splits.report,
                     "train/samples_per_second": loss_count * trainer["batch_size"] / (time.perf_counter() - started),
                 })
                 loss_sum, loss_count = 0.0, 0
