@@ -70,6 +70,7 @@ class DataSchema:
     num_eval: int | None = None
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
+    validation_fraction: float = 0.1
     clean: CleaningSchema = field(default_factory=CleaningSchema)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,26 @@ def test_csv_format(tmp_path: Path) -> None:
     splits = load_splits({"format": "csv", "train_path": str(tmp_path / "train.csv"), "eval_path": str(tmp_path / "train.csv"),
                           "text_column": "text", "label_column": "label"})
     assert splits.train["text"][0] == "good, really"
+
+
+def test_trec_without_validation_file_gets_a_stratified_split() -> None:
+    from collections import Counter
+
+    from tests.conftest import SHARED_DATA
+
+    splits = load_splits({"format": "tsv", "train_path": str(SHARED_DATA / "trec" / "train.tsv"), "eval_path": None,
+                          "validation_fraction": 0.2, "text_column": "text", "label_column": "coarse_label"})
+    assert splits.num_labels == 6 and len(splits.eval) == math.ceil(5452 * 0.2)  # datasets rounds the held-out share up
+    train, held = Counter(splits.train["label"]), Counter(splits.eval["label"])
+    for label in train:  # same class proportions in both parts
+        assert abs(train[label] / len(splits.train) - held[label] / len(splits.eval)) < 0.01
+
+
+def test_parquet_files(tmp_path: Path) -> None:
+    splits = load_splits({"format": "tsv", "train_path": str(SST2 / "train.tsv"), "eval_path": str(SST2 / "validation.tsv"),
+                          "text_column": "sentence", "label_column": "label", "max_train_samples": 40, "max_eval_samples": 10})
+    splits.train.rename_column("text", "sentence").to_parquet(str(tmp_path / "train.parquet"))
+    splits.eval.rename_column("text", "sentence").to_parquet(str(tmp_path / "dev.parquet"))
+    again = load_splits({"format": "parquet", "train_path": str(tmp_path / "train.parquet"), "eval_path": str(tmp_path / "dev.parquet"),
+                         "text_column": "sentence", "label_column": "label"})
+    assert again.train["text"] == splits.train["text"] and len(again.eval) == 10

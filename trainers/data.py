@@ -18,7 +18,7 @@ from search.errors import ConfigError
 from trainers.cleaning import clean_splits
 from trainers.demo_data import DEMO_LABEL_NAMES, make_demo_split
 
-FILE_FORMATS = {"tsv": ("csv", {"delimiter": "\t"}), "csv": ("csv", {}), "jsonl": ("json", {})}
+FILE_FORMATS = {"tsv": ("csv", {"delimiter": "\t"}), "csv": ("csv", {}), "jsonl": ("json", {}), "parquet": ("parquet", {})}
 FORMATS = ("demo", *FILE_FORMATS, "hub")
 
 
@@ -57,18 +57,34 @@ def load_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
             sources = {"train": f"{data['hub_name']}:{data.get('train_split', 'train')}",
                        "eval": f"{data['hub_name']}:{data.get('eval_split', 'validation')}"}
         else:
-            sources = {k: str(Path(data[f"{k}_path"] or "").expanduser().resolve()) for k in ("train", "eval")}
             train = _load_file(fmt, data["train_path"], "data.train_path")
-            evaluation = _load_file(fmt, data["eval_path"], "data.eval_path")
+            evaluation = _load_file(fmt, data["eval_path"], "data.eval_path") if data.get("eval_path") else None
+            sources = {"train": str(Path(data["train_path"]).expanduser().resolve())}
+            sources["eval"] = str(Path(data["eval_path"]).expanduser().resolve()) if evaluation is not None else sources["train"]
         train = _select_columns(train, data, sources["train"])
-        evaluation = _select_columns(evaluation, data, sources["eval"])
-        train, evaluation, label_names = _encode_labels(train, evaluation, sources)
+        if evaluation is None:  # no evaluation file: hold out a stratified share of the training rows
+            train, _, label_names = _encode_labels(train, train, sources)
+            train, evaluation = _stratified_split(train, data.get("validation_fraction", 0.1), seed)
+        else:
+            evaluation = _select_columns(evaluation, data, sources["eval"])
+            train, evaluation, label_names = _encode_labels(train, evaluation, sources)
     train = _subsample(train, data.get("max_train_samples"), seed)
     evaluation = _subsample(evaluation, data.get("max_eval_samples"), seed)
     train, evaluation, report = clean_splits(train, evaluation, data.get("clean"))
     if len(train) == 0:
         raise ConfigError("data.clean", "no training rows left after cleaning", value=report)
     return LabelledSplits(train, evaluation, label_names, report)
+
+
+def _stratified_split(train: datasets.Dataset, fraction: float, seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """Train and validation rows with the same class proportions (``datasets``' stratified split)."""
+    if not 0 < fraction < 1:
+        raise ConfigError("data.validation_fraction", "must be in (0, 1)", value=fraction)
+    try:
+        parts = train.train_test_split(test_size=fraction, stratify_by_column="label", seed=seed)
+    except ValueError as exc:
+        raise ConfigError("data.validation_fraction", f"cannot split {len(train)} rows: {exc}", value=fraction) from None
+    return parts["train"], parts["test"]
 
 
 def _load_file(fmt: str, path: str | None, key: str) -> datasets.Dataset:
@@ -79,7 +95,8 @@ def _load_file(fmt: str, path: str | None, key: str) -> datasets.Dataset:
         raise ConfigError(key, "file not found", value=str(file))
     if file.stat().st_size == 0:
         raise ConfigError(key, "file is empty", value=str(file))
-    _check_utf8(file, key)
+    if fmt != "parquet":
+        _check_utf8(file, key)
     builder, kwargs = FILE_FORMATS[fmt]
     level = datasets.logging.get_verbosity()
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its parse errors come back below
