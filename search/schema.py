@@ -22,7 +22,7 @@ from trainers.cleaning import DEDUP
 from trainers.data import FORMATS
 from trainers.imbalance import CLASS_WEIGHTS, RESAMPLING
 from trainers.loop import FAULTS
-from trainers.metrics import BUILTIN_METRICS, CLASSIFICATION_METRICS
+from trainers.metrics import AVERAGES, BUILTIN_METRICS, CLASSIFICATION_METRICS
 from trainers.modeling import FREEZE_CHOICES, INITS
 
 TASKS = ("classification",)
@@ -89,6 +89,7 @@ class TrainerSchema:
     eval_every_steps: int | None = None
     seed: int = 42
     metrics: list[str] = field(default_factory=lambda: ["accuracy"])
+    average: str = "auto"
     max_grad_norm: float | None = 1.0
     label_smoothing: float = 0.0
     freeze: str = "none"
@@ -247,6 +248,7 @@ def check(cfg: dict[str, Any]) -> list[Param]:
         raise ConfigError("trainer.dropout", "must be in [0, 1)", value=trainer["dropout"])
     if cfg["data"]["clean"]["dedup"] not in DEDUP:
         raise ConfigError("data.clean.dedup", "unknown option", value=cfg["data"]["clean"]["dedup"], choices=DEDUP)
+    _choice(cfg, "trainer.average", AVERAGES)
     _choice(cfg, "trainer.freeze", FREEZE_CHOICES)
     _choice(cfg, "trainer.resample", RESAMPLING)
     _choice(cfg, "trainer.class_weights", CLASS_WEIGHTS)

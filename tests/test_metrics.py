@@ -2,31 +2,57 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from trainers.metrics import METRIC_MODULES, classification_scorer, load_metric
+from search.errors import ConfigError
+from trainers.metrics import CLASSIFICATION_METRICS, METRIC_MODULES, classification_scorer, load_metric
 
 PREDICTIONS = [1, 1, 0, 1, 0, 0, 1, 0]
 REFERENCES = [1, 0, 0, 1, 1, 0, 1, 0]
 # tp=3 (0,3,6), fp=1 (1), fn=1 (4), tn=3 (2,5,7)
+SCORES = [0.9, 0.6, 0.2, 0.8, 0.4, 0.1, 0.7, 0.3]  # P(class 1); positives 0.9 0.8 0.4 0.7, negatives 0.6 0.2 0.1 0.3
+PROBABILITIES = [[1 - s, s] for s in SCORES]
 
 
 def test_binary_metrics_match_hand_computation() -> None:
-    scores = classification_scorer(["accuracy", "f1", "precision", "recall"], num_labels=2)(PREDICTIONS, REFERENCES)
-    assert scores == pytest.approx({"accuracy": 6 / 8, "precision": 3 / 4, "recall": 3 / 4, "f1": 3 / 4})
+    scores = classification_scorer(list(CLASSIFICATION_METRICS), num_labels=2)(PREDICTIONS, REFERENCES, PROBABILITIES)
+    mcc = (3 * 3 - 1 * 1) / math.sqrt(4 * 4 * 4 * 4)
+    auc = 15 / 16  # of 16 positive/negative pairs, only (0.4, 0.6) is ranked wrongly
+    assert scores == pytest.approx({"accuracy": 6 / 8, "precision": 3 / 4, "recall": 3 / 4, "f1": 3 / 4,
+                                    "matthews_correlation": mcc, "roc_auc": auc})
 
 
-def test_multiclass_metrics_are_macro_averaged() -> None:
-    predictions, references = [0, 1, 2, 2, 1, 0], [0, 1, 2, 1, 1, 2]
-    # class 0: p=1/2 r=1/1; class 1: p=2/2 r=2/3; class 2: p=1/2 r=1/2
+MC_PRED, MC_REF = [0, 1, 2, 2, 1, 0], [0, 1, 2, 1, 1, 2]
+# class 0: tp1 fp1 fn0; class 1: tp2 fp0 fn1; class 2: tp1 fp1 fn1
+
+
+def test_multiclass_metrics_are_macro_averaged_by_default() -> None:
     precision = (1 / 2 + 1 + 1 / 2) / 3
     recall = (1 + 2 / 3 + 1 / 2) / 3
     f1s = [2 * p * r / (p + r) for p, r in ((1 / 2, 1), (1, 2 / 3), (1 / 2, 1 / 2))]
-    scores = classification_scorer(["accuracy", "f1", "precision", "recall"], num_labels=3)(predictions, references)
-    assert scores == pytest.approx({"accuracy": 4 / 6, "precision": precision, "recall": recall, "f1": sum(f1s) / 3})
+    probs = [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.2, 0.7], [0.1, 0.3, 0.6], [0.2, 0.7, 0.1], [0.5, 0.2, 0.3]]
+    scores = classification_scorer(["accuracy", "f1", "precision", "recall", "roc_auc"], num_labels=3)(MC_PRED, MC_REF, probs)
+    assert scores["accuracy"] == pytest.approx(4 / 6)
+    assert scores["precision"] == pytest.approx(precision) and scores["recall"] == pytest.approx(recall)
+    assert scores["f1"] == pytest.approx(sum(f1s) / 3)
+    assert 0.5 < scores["roc_auc"] <= 1.0
+
+
+def test_micro_and_weighted_averages() -> None:
+    micro = classification_scorer(["f1", "precision"], num_labels=3, average="micro")(MC_PRED, MC_REF, [[1, 0, 0]] * 6)
+    assert micro == pytest.approx({"f1": 4 / 6, "precision": 4 / 6})  # micro-averaged = accuracy here
+    weighted = classification_scorer(["recall"], num_labels=3, average="weighted")(MC_PRED, MC_REF, [[1, 0, 0]] * 6)
+    assert weighted["recall"] == pytest.approx((1 * 1 + 3 * 2 / 3 + 2 * 1 / 2) / 6)  # support-weighted recalls
+
+
+def test_binary_average_needs_two_classes() -> None:
+    with pytest.raises(ConfigError, match=r"trainer.average: binary needs two classes"):
+        classification_scorer(["f1"], num_labels=3, average="binary")
 
 
 def test_modules_are_loaded_from_the_project_by_path() -> None:
-    for name in ("accuracy", "f1", "precision", "recall"):
+    for name in CLASSIFICATION_METRICS:
         assert (METRIC_MODULES / name / f"{name}.py").is_file()
         assert load_metric(name).name == name

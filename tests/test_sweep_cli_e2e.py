@@ -145,3 +145,16 @@ def test_hpo_train_retrains_the_winner_to_the_exported_metric(sweep, tmp_path: P
     same_epoch = next(h for h in history if h["epoch"] == exported["epoch"])
     assert same_epoch["eval/accuracy"] == pytest.approx(exported["eval/accuracy"], abs=0.02)
     AutoModelForSequenceClassification.from_pretrained(tmp_path / "train" / "checkpoint")
+
+
+def test_best_checkpoint_keeps_predictions_report_and_confusion_matrix(sweep) -> None:
+    checkpoint = sweep[0] / "best" / "checkpoint"
+    predictions = json.loads((checkpoint / "eval_predictions.json").read_text())
+    report = json.loads((checkpoint / "eval_report.json").read_text())
+    assert predictions["label_names"] == ["0", "1"] and len(predictions["references"]) == 160
+    assert all(abs(sum(p) - 1) < 1e-5 for p in predictions["probabilities"])
+    assert sum(map(sum, report["confusion_matrix"])) == 160
+    accuracy = sum(report["confusion_matrix"][i][i] for i in range(2)) / 160
+    exported = yaml.safe_load((sweep[0] / "best" / "metrics.yaml").read_text())["metrics"]
+    assert accuracy == pytest.approx(exported["eval/accuracy"])
+    assert set(report["per_class"]) >= {"0", "1", "macro avg", "weighted avg"}

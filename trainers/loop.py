@@ -23,6 +23,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from trainers.data import LabelledSplits, load_splits
 from trainers.early_stopping import build_early_stopping
+from trainers.evaluation import EvalOutput, evaluate_rows
 from trainers.imbalance import class_weights, resample
 from trainers.metrics import classification_scorer
 from trainers.modeling import build_classifier, freeze, load_tokenizer
@@ -59,12 +60,16 @@ class Snapshot:
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     training_state: dict[str, Any]
+    evaluation: EvalOutput | None = None
 
     def save(self, directory: str | Path, with_training_state: bool = True) -> Path:
-        """``save_pretrained`` folder (+ optimizer, scheduler, RNG and step for an exact resume)."""
+        """``save_pretrained`` folder, the evaluation's predictions and report, and (for an exact
+        resume) the optimizer, scheduler, RNG and step."""
         directory = Path(directory)
         self.model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
+        if self.evaluation is not None:
+            self.evaluation.save(directory)
         if with_training_state:
             torch.save(self.training_state, directory / TRAINING_STATE_FILE)
         return directory
@@ -154,7 +159,7 @@ def fine_tune(
         num_warmup_steps=math.ceil(trainer.get("warmup_ratio", 0.0) * total_steps),
         num_training_steps=total_steps,
     )
-    score = classification_scorer(trainer["metrics"], splits.num_labels)
+    score = classification_scorer(trainer["metrics"], splits.num_labels, trainer.get("average", "auto"))
     eval_every = trainer.get("eval_every_steps") or steps_per_epoch
     planned = math.ceil(total_steps / eval_every)  # lets the sweep tell "stopped early" from "finished"
     result = FineTuneResult()
@@ -201,7 +206,7 @@ def fine_tune(
             step += 1
             loss_sum, loss_count = loss_sum + loss, loss_count + 1
             if step % eval_every == 0 or step == total_steps:
-                metrics = _evaluate(model, eval_rows, collate, trainer["eval_batch_size"], score, device)
+                metrics, evaluation = evaluate_rows(model, eval_rows, collate, trainer["eval_batch_size"], score, device, splits.label_names)
                 metrics.update({
                     "train/loss": loss_sum / loss_count,
                     "epoch": step / steps_per_epoch,
@@ -227,7 +232,7 @@ def fine_tune(
                     "early_stopping": early_stopping.state() if early_stopping else None,
                 }
                 stop = early_stopping is not None and early_stopping.update(metrics[metric], model)
-                on_evaluation(metrics, Snapshot(model, tokenizer, training_state))
+                on_evaluation(metrics, Snapshot(model, tokenizer, training_state, evaluation))
                 if stop:
                     early_stopping.restore_best(model)
                     return result
@@ -291,23 +296,3 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
         if param.requires_grad:
             (no_decay if any(n in name for n in NO_DECAY) else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-@torch.no_grad()
-def _evaluate(model, rows, collate, batch_size, score, device) -> dict[str, float]:
-    """Loss and metrics on the evaluation rows, batched by length to pad as little as possible."""
-    model.eval()
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
-    predictions = [0] * len(rows)
-    loss_total = 0.0
-    for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
-        batch = {k: v.to(device) for k, v in collate([rows[i] for i in index]).items()}
-        out = model(**batch)
-        loss_total += out.loss.item() * len(index)
-        for i, p in zip(index, out.logits.argmax(-1).tolist(), strict=True):
-            predictions[i] = p
-    references = [r["labels"] for r in rows]
-    metrics = {f"eval/{k}": v for k, v in score(predictions, references).items()}
-    metrics["eval/loss"] = loss_total / len(rows)
-    return metrics

@@ -12,33 +12,49 @@ from pathlib import Path
 
 import evaluate
 
+from search.errors import ConfigError
+
 METRIC_MODULES = Path(__file__).resolve().parent / "metric_modules"
-CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall")
+CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "roc_auc")
 AVERAGED = ("f1", "precision", "recall")
+AVERAGES = ("auto", "binary", "macro", "micro", "weighted")
 # Always reported besides the configured metrics, so the sweep may also rank by them.
 BUILTIN_METRICS = ("loss",)
 
+Scorer = Callable[[Sequence[int], Sequence[int], Sequence[Sequence[float]]], dict[str, float]]
+
 
 @cache
-def load_metric(name: str) -> evaluate.EvaluationModule:
+def load_metric(name: str, config_name: str | None = None) -> evaluate.EvaluationModule:
     """The evaluate module for ``name``; cached because loading copies and imports a script."""
-    return evaluate.load(str(METRIC_MODULES / name))
+    return evaluate.load(str(METRIC_MODULES / name), config_name)
 
 
-def classification_scorer(
-    names: Sequence[str], num_labels: int
-) -> Callable[[Sequence[int], Sequence[int]], dict[str, float]]:
-    """A function from (predictions, references) to ``{name: value}``.
+def classification_scorer(names: Sequence[str], num_labels: int, average: str = "auto") -> Scorer:
+    """A function from (predictions, references, class probabilities) to ``{name: value}``.
 
-    Binary tasks score the positive class (label id 1); multi-class tasks macro-average, so each
-    class counts the same however rare.
+    ``average="auto"``: binary tasks score the positive class (label id 1); multi-class tasks
+    macro-average, so each class counts the same however rare.
     """
-    modules = {name: load_metric(name) for name in names}
-    average = "binary" if num_labels == 2 else "macro"
+    if average not in AVERAGES:
+        raise ConfigError("trainer.average", "unknown option", value=average, choices=AVERAGES)
+    if average == "auto":
+        average = "binary" if num_labels == 2 else "macro"
+    elif average == "binary" and num_labels != 2:
+        raise ConfigError("trainer.average", f"binary needs two classes, the data has {num_labels}", value=average)
+    multiclass = num_labels > 2
+    modules = {name: load_metric(name, "multiclass" if name == "roc_auc" and multiclass else None) for name in names}
 
-    def score(predictions: Sequence[int], references: Sequence[int]) -> dict[str, float]:
+    def score(predictions: Sequence[int], references: Sequence[int], probabilities: Sequence[Sequence[float]]) -> dict[str, float]:
         out: dict[str, float] = {}
         for name, module in modules.items():
+            if name == "roc_auc":
+                scores = probabilities if multiclass else [p[1] for p in probabilities]
+                if len(set(references)) < 2:  # undefined on one class; say so rather than crash
+                    out["roc_auc"] = float("nan")
+                    continue
+                out.update(module.compute(references=references, prediction_scores=scores))
+                continue
             kwargs = {"average": average} if name in AVERAGED else {}
             out.update(module.compute(predictions=predictions, references=references, **kwargs))
         return out
