@@ -409,7 +409,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--budget", type=int, default=None, help="epochs per run; default 520 = 10 full trainings (smoke: 104)")
     p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS), help="default: all (smoke: all but the extras)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--out", type=Path, default=RESULTS_DIR)
+    p.add_argument("--out", type=Path, default=None, help="default: benchmarks/results (smoke: benchmarks/results/smoke)")
     p.add_argument("--resume", action="store_true", help="keep the runs already in <out>/search_efficiency.runs.jsonl")
     p.add_argument("--report-only", action="store_true", help="no new runs: report the complete seeds of the runs file")
     args = p.parse_args(argv)
@@ -417,6 +417,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.seeds = args.seeds or (1 if smoke else 10)
     args.tasks = args.tasks or (1 if smoke else 5)
     args.budget = args.budget or (2 if smoke else 10) * lcbench.MAX_EPOCHS
+    args.out = args.out or (RESULTS_DIR / "smoke" if smoke else RESULTS_DIR)  # a smoke run never replaces a result
     args.methods = args.methods or [m for m in METHODS if not (smoke and METHODS[m].extra)]
     return args
 
