@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	# torch first, pinned to the CPU wheel unless a torch is already there (GPU users bring their own)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==$(TORCH_VERSION)
 	$(BIN)/pip install -q -e ".[dev]"
+	# the LCBench surrogate for benchmarks/: --no-deps, its metadata pins numpy<2 (see pyproject.toml)
+	$(BIN)/pip install -q --no-deps yahpo-gym==1.0.2
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install hpo with its dependencies (idempotent)
@@ -23,6 +25,9 @@ sweep: $(STAMP)  ## run the default sweep (MiniLM on demo data, Optuna TPE + ASH
 
 test: $(STAMP)  ## run the whole test suite, slow end-to-end tests included
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)  ## run every benchmark (writes benchmarks/results/); ARGS=--smoke for a quick pass
+	$(BIN)/python -m benchmarks $(ARGS)
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check search trainers tests benchmarks

@@ -79,9 +79,43 @@ def build_sampler(cfg: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler
     return OPTUNA_SAMPLERS[name](cfg, seed)
 
 
+class SweepOptunaSearch(OptunaSearch):
+    """Ray's OptunaSearch, telling Optuna what a trial's end means in a sweep.
+
+    Ray's searcher records a trial that ASHA stopped after one epoch as *complete*, with that
+    epoch's value as its final score; TPE then models early, noisy scores as final ones. Here a
+    trial that ended before its planned evaluations is *pruned* (Optuna's TPE ranks pruned
+    trials below completed ones, by how far they got), and a completed trial's value is its
+    best evaluation, the value the sweep ranks it by.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._best: dict[str, float] = {}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        super().on_trial_result(trial_id, result)
+        value = result.get(self._metric)
+        if value is not None:
+            best = self._best.get(trial_id)
+            better = best is None or (value > best if self._mode == "max" else value < best)
+            self._best[trial_id] = value if better else best
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if error or not result or trial_id in self._completed_trials or self._metric not in result:
+            return super().on_trial_complete(trial_id, result, error)
+        planned, done = result.get("evaluations_planned"), result.get("training_iteration", 0)
+        if planned is not None and done < planned:
+            self._ot_study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED)
+            self._completed_trials.add(trial_id)
+            return None
+        best = self._best.get(trial_id, result[self._metric])
+        return super().on_trial_complete(trial_id, {**result, self._metric: best}, error)
+
+
 def _optuna(cfg: dict[str, Any], params: list[Param], sweep: dict[str, Any]) -> SearchPlan:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    alg: Searcher = OptunaSearch(
+    alg: Searcher = SweepOptunaSearch(
         space=to_optuna(params),
         metric=sweep["metric"],
         mode=sweep["mode"],

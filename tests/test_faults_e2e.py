@@ -76,7 +76,7 @@ def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path: Path) 
     num_trials = 6
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [HPO, "sweep", *SMALL, "search_space.trainer.batch_size.values=[16]", "searcher=optuna", "searcher.n_startup_trials=2", f"sweep.num_trials={num_trials}",
+        [HPO, "sweep", *SMALL, *REUSE, "search_space.trainer.batch_size.values=[16]", "searcher=optuna", "searcher.n_startup_trials=2", f"sweep.num_trials={num_trials}",
          "trainer.epochs=3", f"sweep.output_dir={out}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
     )

@@ -22,11 +22,11 @@ def sweep(out: Path, trials: int):
 
 def test_memory_stays_flat_over_many_trials(ray_session, tmp_path: Path) -> None:
     driver = psutil.Process()
-    sweep(tmp_path / "warmup", 2)  # imports and Ray's first-use allocations
+    sweep(tmp_path / "warmup", 1)  # imports and Ray's first-use allocations
     before = driver.memory_info().rss
-    summary = sweep(tmp_path / "many", 8)
+    summary = sweep(tmp_path / "many", 6)
     growth_mb = (driver.memory_info().rss - before) / 2**20
-    assert growth_mb < 64, f"driver grew {growth_mb:.0f} MB over 8 trials"
+    assert growth_mb < 64, f"driver grew {growth_mb:.0f} MB over 6 trials"
     workers = [r.best["sys/rss_mb"] for r in summary.records]
-    assert len(workers) == 8
+    assert len(workers) == 6
     assert max(workers) - min(workers) < 64, workers  # every trial starts from a fresh process

@@ -57,3 +57,20 @@ def test_unknown_names_list_the_valid_ones() -> None:
         build_scheduler({"name": "nope"})
     with pytest.raises(ConfigError, match=r"searcher.sampler.*nope.*cmaes, gp, qmc, random, tpe"):
         build_search({"name": "optuna", "sampler": "nope"}, SPACE, SWEEP)
+
+
+def test_optuna_searcher_prunes_early_stopped_trials_and_records_best_values() -> None:
+    import optuna
+
+    plan = build_search({"name": "optuna", "sampler": "tpe", "n_startup_trials": 2, "max_concurrent": 4}, SPACE, SWEEP)
+    searcher = plan.search_alg.searcher
+    for trial_id in ("stopped", "finished"):
+        plan.search_alg.suggest(trial_id)
+    searcher.on_trial_result("stopped", {"eval/accuracy": 0.7, "training_iteration": 1, "evaluations_planned": 3})
+    plan.search_alg.on_trial_complete("stopped", {"eval/accuracy": 0.7, "training_iteration": 1, "evaluations_planned": 3})
+    for i, value in enumerate([0.6, 0.9, 0.8], start=1):  # the best evaluation, not the last, is the value
+        searcher.on_trial_result("finished", {"eval/accuracy": value, "training_iteration": i, "evaluations_planned": 3})
+    plan.search_alg.on_trial_complete("finished", {"eval/accuracy": 0.8, "training_iteration": 3, "evaluations_planned": 3})
+    trials = searcher._ot_study.trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE]
+    assert trials[1].value == 0.9 and trials[0].intermediate_values == {1: 0.7}

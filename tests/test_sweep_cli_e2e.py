@@ -40,6 +40,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Co
     args = [
         HPO, "sweep", *TINY_SST2,
         "searcher=optuna", "searcher.n_startup_trials=3", "scheduler=asha", "logger=wandb",
+        "resources.reuse_workers=true",  # fresh worker processes are covered by test_memory_e2e
         f"sweep.num_trials={NUM_TRIALS}", f"trainer.epochs={EPOCHS}",
         "search_space.trainer.learning_rate.low=1e-4", "search_space.trainer.learning_rate.high=1e-2",
         f"sweep.output_dir={out}",
