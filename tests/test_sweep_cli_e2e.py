@@ -159,3 +159,15 @@ def test_best_checkpoint_keeps_predictions_report_and_confusion_matrix(sweep) ->
     exported = yaml.safe_load((sweep[0] / "best" / "metrics.yaml").read_text())["metrics"]
     assert accuracy == pytest.approx(exported["eval/accuracy"])
     assert set(report["per_class"]) >= {"0", "1", "macro avg", "weighted avg"}
+
+
+def test_hpo_export_rewrites_the_leaderboard_and_best(sweep, capsys: pytest.CaptureFixture[str]) -> None:
+    from search.cli import main
+
+    out, _ = sweep
+    (out / "leaderboard.csv").unlink()
+    (out / "best" / "config.yaml").unlink()
+    assert main(["export", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert len(leaderboard(out)) == NUM_TRIALS
+    assert (out / "best" / "config.yaml").is_file() and f"Best config: {out / 'best' / 'config.yaml'}" in printed
