@@ -140,6 +140,7 @@ def fine_tune(
     train_rows, eval_rows = _tokenize(splits, tokenizer, trainer["max_seq_length"])
     train_rows = resample(train_rows, trainer.get("resample", "none"), seed=trainer["seed"])
     weights = class_weights(train_rows, trainer.get("class_weights", "none"), splits.num_labels)
+    weights = weights.to(device) if weights is not None else None
     collate = DataCollatorWithPadding(tokenizer)
     generator = torch.Generator().manual_seed(trainer["seed"])
     train_loader = DataLoader(
@@ -177,6 +178,7 @@ def fine_tune(
         if early_stopping is not None and state.get("early_stopping"):
             early_stopping.load_state(state["early_stopping"])
     fault = None if resume is not None else trainer.get("inject_fault")
+    fault_step = trainer.get("inject_fault_at_step", 1)
 
     loss_sum, loss_count, started = 0.0, 0, time.perf_counter()
     for epoch in range(step // steps_per_epoch, trainer["epochs"]):
@@ -186,15 +188,16 @@ def fine_tune(
         for index, batch in enumerate(train_loader):
             if index < skip:
                 continue
+            inject = fault if step + 1 == fault_step else None
             try:
-                if fault and step + 1 == trainer.get("inject_fault_at_step", 1):
-                    _inject(fault, step + 1)
+                if inject:
+                    _inject(inject, step + 1)
                 loss = _train_step(
                     model, batch, optimizer, scheduler, device,
                     label_smoothing=trainer.get("label_smoothing", 0.0),
-                    weights=weights.to(device) if weights is not None else None,
+                    weights=weights,
                     max_grad_norm=trainer.get("max_grad_norm"),
-                    nan=fault == "nan" and step + 1 == trainer.get("inject_fault_at_step", 1),
+                    nan=inject == "nan",
                 )
             except (torch.OutOfMemoryError, MemoryError) as exc:
                 raise TrialOutOfMemoryError(
@@ -219,6 +222,7 @@ def fine_tune(
                 result.history.append(metrics)
                 if is_better(metrics[metric], result.best[metric] if result.best else None, mode):
                     result.best = metrics
+                stop = early_stopping is not None and early_stopping.update(metrics[metric], model)
                 at_epoch_end = step % steps_per_epoch == 0
                 training_state = {
                     "optimizer": optimizer.state_dict(),
@@ -231,7 +235,6 @@ def fine_tune(
                     "history": result.history,
                     "early_stopping": early_stopping.state() if early_stopping else None,
                 }
-                stop = early_stopping is not None and early_stopping.update(metrics[metric], model)
                 on_evaluation(metrics, Snapshot(model, tokenizer, training_state, evaluation))
                 if stop:
                     early_stopping.restore_best(model)
