@@ -11,6 +11,7 @@ from ray.air.integrations.wandb import WandbLoggerCallback
 from ray.tune import Callback
 
 from search.params import apply_params
+from trainers.loop import is_better
 
 
 def outcome(ray_status: str, last_result: dict[str, Any] | None) -> str:
@@ -59,7 +60,7 @@ class ProgressCallback(Callback):
         value = result.get(self.metric)
         if value is None:
             return
-        if self.best is None or (value > self.best[0] if self.mode == "max" else value < self.best[0]):
+        if is_better(value, self.best[0] if self.best else None, self.mode):
             self.best = (value, trial.trial_id)
         self._print(f"{trial.trial_id} eval {result.get('training_iteration')}: {self.metric}={value:.4f}")
 

@@ -10,7 +10,7 @@ import csv
 import json
 import math
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ class TrialRecord:
     checkpoint: Path | None = None
     error: str | None = None
     path: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def collect_trials(sweep_dir: str | Path, metric: str, mode: str) -> list[TrialRecord]:

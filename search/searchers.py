@@ -17,6 +17,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search.errors import ConfigError, unknown_name_error
 from search.space import Param, to_grid, to_optuna, to_ray
+from trainers.loop import is_better
 
 
 @dataclass
@@ -98,8 +99,7 @@ class SweepOptunaSearch(OptunaSearch):
         value = result.get(self._metric)
         if value is not None:
             best = self._best.get(trial_id)
-            better = best is None or (value > best if self._mode == "max" else value < best)
-            self._best[trial_id] = value if better else best
+            self._best[trial_id] = value if is_better(value, best, self._mode) else best
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if error or not result or trial_id in self._completed_trials or self._metric not in result:
