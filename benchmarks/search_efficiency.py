@@ -17,20 +17,19 @@ import copy
 import functools
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
+from benchmarks import environment as recorded
 from benchmarks import lcbench
 
 NAME = "search_efficiency"
@@ -291,15 +290,9 @@ def against_peer(mean: dict[str, np.ndarray], candidates: list[str]) -> dict[str
 
 def environment(seeds: list[int], task_ids: list[str], budget: int, args: argparse.Namespace) -> dict[str, Any]:
     """Machine, library versions and the exact settings, so a result can be reproduced."""
-    versions = {}
-    for dist in ("hpo", "ray", "optuna", "yahpo-gym", "ConfigSpace", "onnxruntime", "numpy"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
     return {
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(), "processor": platform.processor()},
-        "versions": versions,
+        "machine": recorded.machine(),
+        "versions": recorded.versions("hpo", "ray", "optuna", "yahpo-gym", "ConfigSpace", "onnxruntime", "numpy"),
         "seeds": seeds,
         "tasks": task_ids,
         "budget_epochs": budget,

@@ -1,0 +1,33 @@
+"""What every benchmark records beside its figures: the machine and the library versions.
+
+One helper so every result file describes its environment the same way (and a result can be
+reproduced, or told apart from one made elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from typing import Any
+
+
+def machine() -> dict[str, Any]:
+    """Platform, Python, CPU count and processor of this machine."""
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor(),
+    }
+
+
+def versions(*dists: str) -> dict[str, str | None]:
+    """Installed version of each distribution (None where it is not installed)."""
+    found: dict[str, str | None] = {}
+    for dist in dists:
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[dist] = None
+    return found
