@@ -125,19 +125,21 @@ class TrialRunsCallback(WandbLoggerCallback):
         super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs)
 
 
+def wandb_destination(logger: dict[str, Any]) -> dict[str, Any]:
+    """Where the sweep's W&B runs go: project, entity, group and mode, with ``WANDB_PROJECT`` and
+    ``WANDB_ENTITY`` taking precedence over the config. One place, so the trial runs and the
+    sweep-summary run can never land in different projects or groups."""
+    return {
+        "project": os.environ.get("WANDB_PROJECT") or logger["project"],
+        "entity": os.environ.get("WANDB_ENTITY") or logger.get("entity"),
+        "group": logger["group"],
+        "mode": wandb_mode(logger["mode"]),
+    }
+
+
 def build_logger_callbacks(cfg: dict[str, Any], sweep_dir: str) -> list[Callback]:
     """The W&B callback for ``logger=wandb``; none for ``logger=none``. Never writes an API key."""
     logger = cfg["logger"]
     if logger["name"] == "none":
         return []
-    return [
-        TrialRunsCallback(
-            base_config=cfg,
-            project=os.environ.get("WANDB_PROJECT") or logger["project"],
-            group=logger["group"],
-            entity=os.environ.get("WANDB_ENTITY") or logger.get("entity"),
-            mode=wandb_mode(logger["mode"]),
-            dir=sweep_dir,
-            job_type="trial",
-        )
-    ]
+    return [TrialRunsCallback(base_config=cfg, **wandb_destination(logger), dir=sweep_dir, job_type="trial")]

@@ -1,4 +1,4 @@
-"""Results of a finished sweep: the leaderboard and the best trial's config and checkpoint.
+"""Results of a finished sweep: the leaderboard and the best (or top-k) trials' config, checkpoint and manifest.
 
 Trials are ranked by their best evaluation, not their last (ASHA and over-fitting both make the
 last one misleading), and the exported checkpoint is the one saved at that best evaluation.
@@ -10,7 +10,7 @@ import csv
 import json
 import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,14 @@ import yaml
 
 from search.callbacks import error_summary, outcome
 from search.errors import ConfigError
+from search.manifest import build_manifest, write_manifest
 from search.params import apply_params
 from search.sweep import TRIALS_DIR, experiment_dirs, load_sweep_config
 
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
 BEST_DIR = "best"
+TOP_DIR = "top"
 
 
 @dataclass
@@ -147,14 +149,23 @@ class ExportSummary:
     best_dir: Path | None
     best: TrialRecord | None
     records: list[TrialRecord]
+    top_dirs: list[Path] = field(default_factory=list)
 
 
-def export(sweep_dir: str | Path) -> ExportSummary:
-    """Write the leaderboard (CSV, Markdown) and ``best/`` (config.yaml, checkpoint/, metrics.yaml)."""
+def export(sweep_dir: str | Path, top_k: int | None = None) -> ExportSummary:
+    """Write the leaderboard (CSV, Markdown), ``best/`` (config.yaml, checkpoint/, metrics.yaml,
+    manifest.json) and, with ``top_k``, ``top/rank-<n>-<trial>/`` for the k best trials.
+
+    Raises:
+        ConfigError: ``top_k`` below 1 or above the number of trials with an evaluation.
+    """
     sweep_dir = Path(sweep_dir).resolve()
     cfg = load_sweep_config(sweep_dir)
     metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
     records = collect_trials(sweep_dir, metric, mode)
+    evaluated = [r for r in records if r.best is not None]
+    if top_k is not None:
+        check_top_k(top_k, len(evaluated), "trials with an evaluation")
     rows = leaderboard_rows(records, metric)
     with (sweep_dir / LEADERBOARD_CSV).open("w", newline="") as f:
         if rows:
@@ -163,30 +174,58 @@ def export(sweep_dir: str | Path) -> ExportSummary:
             writer.writerows(rows)
     table = markdown_table(rows)
     (sweep_dir / LEADERBOARD_MD).write_text(f"# Leaderboard: {cfg['sweep']['name']}\n\nRanked by each trial's best `{metric}` ({mode}).\n\n{table}")
-    best = next((r for r in records if r.best is not None), None)
+    best = evaluated[0] if evaluated else None
     best_dir = write_best(sweep_dir, cfg, best) if best else None
-    return ExportSummary(sweep_dir, table, best_dir, best, records)
+    top_dirs = write_top_k(sweep_dir, cfg, evaluated[:top_k]) if top_k else []
+    return ExportSummary(sweep_dir, table, best_dir, best, records, top_dirs)
+
+
+def check_top_k(top_k: int, available: int, what: str) -> None:
+    """``--top-k`` must name at least one and at most as many trials as the sweep has.
+
+    Raises:
+        ConfigError: naming ``--top-k``, the value and how many trials there are.
+    """
+    if top_k < 1 or top_k > available:
+        raise ConfigError("--top-k", f"must be between 1 and {available}: the sweep has {available} {what}", value=top_k)
 
 
 def write_best(sweep_dir: Path, cfg: dict[str, Any], best: TrialRecord) -> Path:
-    """``best/config.yaml`` (the winner's full resolved config), its checkpoint and metrics."""
-    best_dir = sweep_dir / BEST_DIR
-    if best_dir.exists():
-        shutil.rmtree(best_dir)
-    best_dir.mkdir()
-    config = apply_params(cfg, best.params)
+    """``best/``: the winner's bundle (see :func:`write_bundle`)."""
+    return write_bundle(sweep_dir / BEST_DIR, sweep_dir, cfg, best, rank=1)
+
+
+def write_top_k(sweep_dir: Path, cfg: dict[str, Any], ranked: list[TrialRecord]) -> list[Path]:
+    """``top/rank-<n>-<trial>/``, one bundle per trial in rank order; an older ``top/`` is replaced."""
+    top = sweep_dir / TOP_DIR
+    if top.exists():
+        shutil.rmtree(top)
+    return [write_bundle(top / f"rank-{n}-{r.trial_id}", sweep_dir, cfg, r, rank=n) for n, r in enumerate(ranked, start=1)]
+
+
+def write_bundle(target: Path, sweep_dir: Path, cfg: dict[str, Any], record: TrialRecord, rank: int) -> Path:
+    """One exported trial: ``config.yaml`` (its full resolved config, a Hydra config ``hpo train``
+    takes), ``checkpoint/`` (its best evaluation's), ``metrics.yaml`` and ``manifest.json``."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    metric = cfg["sweep"]["metric"]
+    config = apply_params(cfg, record.params)
     header = (
-        f"# Best trial {best.trial_id} of sweep {cfg['sweep']['name']} ({sweep_dir}).\n"
-        f"# Best {cfg['sweep']['metric']} = {best.best[cfg['sweep']['metric']]} at epoch {best.best.get('epoch')}.\n"
-        f"# Retrain it: hpo train --config {best_dir / 'config.yaml'}\n"
+        f"# {'Best trial' if rank == 1 else f'Rank {rank} trial'} {record.trial_id} of sweep {cfg['sweep']['name']} ({sweep_dir}).\n"
+        f"# Best {metric} = {record.best[metric]} at epoch {record.best.get('epoch')}.\n"
+        f"# Retrain it: hpo train --config {target / 'config.yaml'}\n"
     )
-    (best_dir / "config.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False))
-    summary = {"trial_id": best.trial_id, "params": best.params, "metrics": _plain(best.best)}
-    if best.checkpoint is not None:
-        shutil.copytree(best.checkpoint, best_dir / "checkpoint")
-        summary["source_checkpoint"] = str(best.checkpoint)
-    (best_dir / "metrics.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
-    return best_dir
+    (target / "config.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False))
+    summary = {"trial_id": record.trial_id, "params": record.params, "metrics": _plain(record.best)}
+    checkpoint = None
+    if record.checkpoint is not None:
+        checkpoint = target / "checkpoint"
+        shutil.copytree(record.checkpoint, checkpoint)
+        summary["source_checkpoint"] = str(record.checkpoint)
+    (target / "metrics.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
+    write_manifest(target, build_manifest(cfg, sweep_dir, config, record.trial_id, record.best, rank, checkpoint, record.checkpoint))
+    return target
 
 
 REPORTED_KEYS = ("epoch", "step", "training_iteration", "time_total_s")
