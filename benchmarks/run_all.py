@@ -16,6 +16,8 @@ from typing import Any
 BENCHMARKS: dict[str, str] = {
     "search_efficiency": "benchmarks.search_efficiency",
     "lcbench_fidelity": "benchmarks.lcbench_fidelity",
+    "overhead": "benchmarks.overhead",
+    "throughput": "benchmarks.throughput",
 }
 
 
