@@ -48,7 +48,6 @@ def cmd_sweep(args: list[str]) -> int:
     if ns.help:
         print(_sweep_help())
         return 0
-    from search.export import export
     from search.sweep import prepare, run
 
     prepared = prepare(ns.config_name, ns.overrides)
@@ -63,8 +62,20 @@ def cmd_sweep(args: list[str]) -> int:
         flush=True,
     )
     sweep_dir = run(prepared)
-    _print_export(export(sweep_dir))
+    _finish(sweep_dir)
     return 0
+
+
+def _finish(sweep_dir: Path) -> None:
+    """After a sweep, resume or extend: export and print, then the W&B sweep-summary run (logger=wandb)."""
+    from search.export import export
+    from search.wandb_summary import log_sweep_summary
+
+    summary = export(sweep_dir)
+    _print_export(summary)
+    run = log_sweep_summary(summary)
+    if run is not None:
+        print(f"W&B sweep summary: {run.path or run.local_dir} ({run.report_note})")
 
 
 def _grid_count(prepared) -> str:
@@ -84,15 +95,21 @@ def _print_export(summary) -> None:
     if (summary.best_dir / "checkpoint").is_dir():
         print(f"Best checkpoint: {summary.best_dir / 'checkpoint'}")
     print(f"Retrain it: hpo train --config {summary.best_dir / 'config.yaml'}")
+    for directory in summary.top_dirs:
+        print(f"Top: {directory}")
 
 
 def cmd_export(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hpo export", description="Write the leaderboard and best/ of a sweep folder.")
+    parser = argparse.ArgumentParser(
+        prog="hpo export",
+        description="Write the leaderboard and best/ (config, checkpoint, manifest) of a sweep folder.",
+    )
     parser.add_argument("sweep_dir")
+    parser.add_argument("--top-k", type=int, default=None, help="also write top/rank-<n>-<trial>/ for the K best trials")
     ns = parser.parse_args(args)
     from search.export import export
 
-    _print_export(export(ns.sweep_dir))
+    _print_export(export(ns.sweep_dir, top_k=ns.top_k))
     return 0
 
 
@@ -104,10 +121,9 @@ def cmd_resume(args: list[str]) -> int:
     )
     parser.add_argument("sweep_dir")
     ns = parser.parse_args(args)
-    from search.export import export
     from search.resume import resume
 
-    _print_export(export(resume(ns.sweep_dir)))
+    _finish(resume(ns.sweep_dir))
     return 0
 
 
@@ -119,10 +135,27 @@ def cmd_extend(args: list[str]) -> int:
     parser.add_argument("sweep_dir")
     parser.add_argument("--trials", type=int, required=True, help="how many trials to add")
     ns = parser.parse_args(args)
-    from search.export import export
     from search.resume import extend
 
-    _print_export(export(extend(ns.sweep_dir, ns.trials)))
+    _finish(extend(ns.sweep_dir, ns.trials))
+    return 0
+
+
+def cmd_ensemble(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hpo ensemble",
+        description="Average the class probabilities the top-k trials' best checkpoints saved on the evaluation "
+        "data, and compare the ensemble with the best single model (writes ensemble.json and ensemble.md).",
+    )
+    parser.add_argument("sweep_dir")
+    parser.add_argument("--top-k", type=int, required=True, help="how many of the best trials to average")
+    ns = parser.parse_args(args)
+    from search.ensemble import ensemble, markdown_report, write_ensemble
+
+    result = ensemble(ns.sweep_dir, ns.top_k)
+    json_path, md_path = write_ensemble(ns.sweep_dir, result)
+    print(markdown_report(result))
+    print(f"Written: {json_path}, {md_path}")
     return 0
 
 
@@ -152,14 +185,15 @@ def cmd_train(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"sweep": cmd_sweep, "resume": cmd_resume, "extend": cmd_extend, "export": cmd_export, "train": cmd_train}
+COMMANDS = {"sweep": cmd_sweep, "resume": cmd_resume, "extend": cmd_extend, "export": cmd_export, "ensemble": cmd_ensemble, "train": cmd_train}
 USAGE = """usage: hpo <command> [args]
 
 commands:
   sweep    run a hyperparameter sweep (hpo sweep --help lists the config groups)
   resume   finish a sweep whose driver was interrupted (hpo resume <sweep dir>)
   extend   add trials to a finished sweep (hpo extend <sweep dir> --trials N)
-  export   write the leaderboard and best/ of a sweep folder
+  export   write the leaderboard and best/ of a sweep folder (--top-k K: also top/)
+  ensemble average the top-k trials' predicted probabilities (hpo ensemble <sweep dir> --top-k K)
   train    fine-tune once from a config file, e.g. a sweep's best/config.yaml
 """
 

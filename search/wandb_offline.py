@@ -22,6 +22,17 @@ FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 
 
 @dataclass
+class OfflineArtifact:
+    """An artifact an offline run logged: ``wandb sync`` uploads it from these records."""
+
+    name: str
+    type: str
+    digest: str
+    metadata: dict[str, Any]
+    files: list[str]  # paths inside the artifact
+
+
+@dataclass
 class OfflineRun:
     """What one offline run logged."""
 
@@ -33,6 +44,28 @@ class OfflineRun:
     config: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[OfflineArtifact] = field(default_factory=list)
+    run_dir: Path | None = None
+
+    def table(self, key: str) -> dict[str, Any]:
+        """The last ``wandb.Table`` logged under ``key`` (``columns`` and ``data``), read from the
+        ``*.table.json`` file W&B wrote into the run's ``files/`` folder."""
+        for row in reversed(self.history):
+            if row.get(f"{key}/_type") == "table-file" and self.run_dir is not None:
+                return json.loads((self.run_dir / "files" / row[f"{key}/path"]).read_text())
+        raise KeyError(f"no table logged as {key!r}")
+
+    def media(self, prefix: str = "") -> dict[str, dict[str, Any]]:
+        """Every media value (image, HTML, table) logged under keys starting with ``prefix``:
+        key -> its fields (``_type``, ``path`` in ``files/``, ...), the last one logged."""
+        out: dict[str, dict[str, Any]] = {}
+        for row in self.history:
+            for flat, value in row.items():
+                key, _, field_name = flat.rpartition("/")
+                if key.startswith(prefix) and field_name == "_type":
+                    out[key] = {f.rpartition("/")[2]: v for f, v in row.items() if f.startswith(key + "/")}
+                    out[key]["_type"] = value
+        return out
 
 
 def _payloads(data: bytes) -> list[bytes]:
@@ -79,6 +112,7 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
     config: dict[str, Any] = {}
     history: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
+    artifacts: list[OfflineArtifact] = []
     for payload in _payloads(files[0].read_bytes()):
         record = wandb_internal_pb2.Record()
         record.ParseFromString(payload)
@@ -93,9 +127,16 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
             history.append({_key(i): json.loads(i.value_json) for i in record.history.item})
         elif kind == "summary":
             summary.update({_key(i): json.loads(i.value_json) for i in record.summary.update})
+        elif kind == "artifact":
+            a = record.artifact
+            artifacts.append(OfflineArtifact(
+                a.name, a.type, a.digest, json.loads(a.metadata) if a.metadata else {},
+                [entry.path for entry in a.manifest.contents],
+            ))
     if run is None:
         raise ValueError(f"{files[0]} holds no run record")
     run.config, run.history, run.summary = _unnest(config), history, summary
+    run.artifacts, run.run_dir = artifacts, run_dir
     return run
 
 
