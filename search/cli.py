@@ -113,6 +113,21 @@ def cmd_export(args: list[str]) -> int:
     return 0
 
 
+def cmd_report(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hpo report",
+        description="Write a visual report of a sweep folder: PNGs and one self-contained HTML file "
+        "(history, importance, learning curves, fitting, the best trial's curves, the data).",
+    )
+    parser.add_argument("sweep_dir")
+    parser.add_argument("--out", default=None, help="default: <sweep dir>/report/")
+    ns = parser.parse_args(args)
+    from search.report import build_report
+
+    print(build_report(ns.sweep_dir, ns.out)["html"])
+    return 0
+
+
 def cmd_resume(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="hpo resume",
@@ -185,7 +200,7 @@ def cmd_train(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"sweep": cmd_sweep, "resume": cmd_resume, "extend": cmd_extend, "export": cmd_export, "ensemble": cmd_ensemble, "train": cmd_train}
+COMMANDS = {"sweep": cmd_sweep, "resume": cmd_resume, "extend": cmd_extend, "export": cmd_export, "report": cmd_report, "ensemble": cmd_ensemble, "train": cmd_train}
 USAGE = """usage: hpo <command> [args]
 
 commands:
@@ -193,6 +208,7 @@ commands:
   resume   finish a sweep whose driver was interrupted (hpo resume <sweep dir>)
   extend   add trials to a finished sweep (hpo extend <sweep dir> --trials N)
   export   write the leaderboard and best/ of a sweep folder (--top-k K: also top/)
+  report   a visual report of a sweep folder: PNGs and one HTML file (hpo report <sweep dir> [--out DIR])
   ensemble average the top-k trials' predicted probabilities (hpo ensemble <sweep dir> --top-k K)
   train    fine-tune once from a config file, e.g. a sweep's best/config.yaml
 """
