@@ -21,11 +21,11 @@ from search.space import Param, parse_space
 from trainers.cleaning import DEDUP
 from trainers.data import FORMATS
 from trainers.imbalance import CLASS_WEIGHTS, RESAMPLING
-from trainers.loop import FAULTS
-from trainers.metrics import AVERAGES, BUILTIN_METRICS, CLASSIFICATION_METRICS
+from trainers.loop import FAULTS, PRECISIONS
+from trainers.metrics import AVERAGES, BUILTIN_METRICS
 from trainers.modeling import FREEZE_CHOICES, INITS
+from trainers.tasks import TASKS
 
-TASKS = ("classification",)
 LOGGERS = ("wandb", "none")
 LOGGER_MODES = ("auto", "online", "offline")
 MODES = ("max", "min")
@@ -34,7 +34,8 @@ MODES = ("max", "min")
 @dataclass
 class ModelSchema:
     name: str = "custom"
-    pretrained: str = "???"
+    pretrained: str | None = "???"
+    architecture: str | None = None
     tokenizer: str | None = None
     init: str = "pretrained"
     config_overrides: dict[str, Any] = field(default_factory=dict)
@@ -65,13 +66,35 @@ class DataSchema:
     eval_split: str = "validation"
     text_column: str = "text"
     text_pair_column: str | None = None
-    label_column: str = "label"
+    label_column: str | None = "label"
     num_train: int | None = None
     num_eval: int | None = None
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     validation_fraction: float = 0.1
     clean: CleaningSchema = field(default_factory=CleaningSchema)
+
+
+@dataclass
+class AugmentSchema:
+    ratio: float = 0.0
+    ops: list[str] = field(default_factory=lambda: ["swap", "delete", "insert", "synonym"])
+    word_fraction: float = 0.1
+    synonyms_path: str | None = None
+
+
+@dataclass
+class DomainAdaptationSchema:
+    enabled: bool = False
+    text_path: str | None = None
+    text_column: str = "text"
+    max_texts: int | None = None
+    epochs: int = 1
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    mlm_probability: float = 0.15
+    max_seq_length: int = 128
+    eval_fraction: float = 0.05
 
 
 @dataclass
@@ -91,6 +114,13 @@ class TrainerSchema:
     metrics: list[str] = field(default_factory=lambda: ["accuracy"])
     average: str = "auto"
     max_grad_norm: float | None = 1.0
+    gradient_accumulation_steps: int = 1
+    layer_lr_decay: float = 1.0
+    precision: str = "fp32"
+    compile: bool = False
+    cv_folds: int | None = None
+    augment: AugmentSchema = field(default_factory=AugmentSchema)
+    domain_adaptation: DomainAdaptationSchema = field(default_factory=DomainAdaptationSchema)
     label_smoothing: float = 0.0
     freeze: str = "none"
     resample: str = "none"
@@ -210,7 +240,7 @@ def check(cfg: dict[str, Any]) -> list[Param]:
     Raises:
         ConfigError: the first problem found.
     """
-    _choice(cfg, "trainer.task", TASKS)
+    _choice(cfg, "trainer.task", list(TASKS))
     _choice(cfg, "model.init", INITS)
     _choice(cfg, "data.format", FORMATS)
     _choice(cfg, "searcher.name", SEARCHERS)
@@ -225,9 +255,10 @@ def check(cfg: dict[str, Any]) -> list[Param]:
     _at_least(cfg, "sweep.max_failures", 0)
     if cfg["searcher"]["name"] == "optuna":
         _choice(cfg, "searcher.sampler", OPTUNA_SAMPLERS)
+    task = TASKS[cfg["trainer"]["task"]]
     for name in cfg["trainer"]["metrics"]:
-        if name not in CLASSIFICATION_METRICS:
-            raise ConfigError("trainer.metrics", "unknown metric", value=name, choices=CLASSIFICATION_METRICS)
+        if name not in task.metrics:
+            raise ConfigError("trainer.metrics", f"not a metric of task {task.name}", value=name, choices=task.metrics)
     reported = [f"eval/{m}" for m in (*cfg["trainer"]["metrics"], *BUILTIN_METRICS)]
     if cfg["sweep"]["metric"] not in reported:
         raise ConfigError("sweep.metric", "not a metric the trials report (add it to trainer.metrics)",
@@ -261,12 +292,49 @@ def check(cfg: dict[str, Any]) -> list[Param]:
         _at_least(cfg, "trainer.early_stopping_patience", 1)
     if trainer["eval_every_steps"] is not None:
         _at_least(cfg, "trainer.eval_every_steps", 1)
+    _check_task_options(cfg)
     if cfg["data"]["format"] == "demo":
         _at_least(cfg, "data.num_train", 2)
         _at_least(cfg, "data.num_eval", 1)
     params = parse_space(cfg["search_space"])
     _check_space_keys(cfg, params)
     return params
+
+
+# Options that only make sense for classification, with their "off" value.
+CLASSIFICATION_ONLY = {"resample": "none", "class_weights": "none", "label_smoothing": 0.0}
+
+
+def _check_task_options(cfg: dict[str, Any]) -> None:
+    """Options of the newer training features, and options that the chosen task cannot use."""
+    from trainers.augmentation import check_augment
+
+    trainer = cfg["trainer"]
+    _at_least(cfg, "trainer.gradient_accumulation_steps", 1)
+    if not 0 < trainer["layer_lr_decay"] <= 1:
+        raise ConfigError("trainer.layer_lr_decay", "must be in (0, 1] (1 = the same rate for every layer)", value=trainer["layer_lr_decay"])
+    _choice(cfg, "trainer.precision", PRECISIONS)
+    if trainer["precision"] == "fp16" and not cfg["resources"]["gpus_per_trial"]:
+        raise ConfigError("trainer.precision", "fp16 needs a GPU (resources=gpu); on CPUs use bf16", value="fp16", choices=["fp32", "bf16"])
+    if trainer["cv_folds"] is not None:
+        _at_least(cfg, "trainer.cv_folds", 2)
+    check_augment(trainer["augment"])
+    if trainer["domain_adaptation"]["enabled"]:
+        from trainers.domain_adaptation import check_domain_adaptation
+
+        check_domain_adaptation(trainer["domain_adaptation"])
+    task = trainer["task"]
+    if task != "classification":
+        for key, off in CLASSIFICATION_ONLY.items():
+            if trainer[key] != off:
+                raise ConfigError(f"trainer.{key}", f"only for classification, not task {task}", value=trainer[key], choices=[off])
+    if task == "causal_lm":
+        if trainer["augment"]["ratio"]:
+            raise ConfigError("trainer.augment.ratio", "augmentation is for labelled tasks, not causal_lm", value=trainer["augment"]["ratio"], choices=[0])
+        if trainer["domain_adaptation"]["enabled"]:
+            raise ConfigError("trainer.domain_adaptation.enabled", "domain adaptation fine-tunes an encoder for a labelled task, not causal_lm", value=True)
+    elif cfg["data"]["format"] == "text":
+        raise ConfigError("data.format", f"plain text has no labels: use it with trainer=causal_lm, not task {task}", value="text")
 
 
 def _get(cfg: dict[str, Any], key: str) -> Any:

@@ -60,12 +60,17 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
 
 def check_inputs(cfg: dict[str, Any]) -> None:
     """Load the data and the model's config and tokenizer once, so a bad path fails here."""
-    from trainers.data import load_splits
-    from trainers.modeling import load_model_config, load_tokenizer
+    from trainers.cross_validation import fold_indices
+    from trainers.modeling import load_tokenizer
+    from trainers.tasks import get_task
 
-    splits = load_splits(cfg["data"], seed=cfg["sweep"]["seed"])
-    load_model_config(cfg["model"], splits.label_names, cfg["trainer"]["dropout"])
+    trainer = cfg["trainer"]
+    task = get_task(trainer["task"])
+    splits = task.load_splits(cfg["data"], seed=cfg["sweep"]["seed"])
+    task.check_model(cfg["model"], splits.label_names, trainer)
     load_tokenizer(cfg["model"])
+    if trainer.get("cv_folds"):
+        fold_indices(splits, trainer["cv_folds"], stratify=task.labels == "classes", seed=trainer["seed"])
 
 
 def init_ray(cfg: dict[str, Any]) -> None:

@@ -13,7 +13,13 @@ from search.sweep import prepare
 REQUIRED = {
     ("data", "files"): ["data.train_path=x.tsv", "data.eval_path=y.tsv"],
     ("data", "hub"): ["data.hub_name=glue"],
+    # options of the other tasks need that task's metric (and, for text, the language-model task)
+    ("data", "tinyshakespeare"): ["trainer=causal_lm", "model=tiny_gpt2", "sweep.metric=eval/perplexity", "sweep.mode=min"],
+    ("trainer", "regression"): ["sweep.metric=eval/mse", "sweep.mode=min"],
+    ("trainer", "causal_lm"): ["data=tinyshakespeare", "model=tiny_gpt2", "sweep.metric=eval/perplexity", "sweep.mode=min"],
 }
+# Sweeps that already use a tiny model keep it; the others get tiny_bert.
+TINY_MODELS = ("tiny_bert", "tiny_gpt2")
 GROUP_CASES = [(g, o) for g, options in group_options().items() for o in options]
 
 
@@ -35,7 +41,9 @@ def test_every_group_option_composes_and_validates(group: str, option: str) -> N
 
 @pytest.mark.parametrize("sweep", available_sweeps())
 def test_every_sweep_file_composes_validates_and_finds_its_data(sweep: str) -> None:
-    prepared = prepare(sweep, ["model=tiny_bert"])  # tiny_bert: same tokenizer, no large load
+    composed = resolve(compose_config(sweep, []))
+    tiny = [] if composed["model"]["name"] in TINY_MODELS else ["model=tiny_bert"]  # same tokenizer, no large load
+    prepared = prepare(sweep, tiny)
     assert prepared.config["sweep"]["name"] == sweep
     assert prepared.search.num_samples >= 1
 

@@ -19,7 +19,10 @@ from trainers.cleaning import clean_splits
 from trainers.demo_data import DEMO_LABEL_NAMES, make_demo_split
 
 FILE_FORMATS = {"tsv": ("csv", {"delimiter": "\t"}), "csv": ("csv", {}), "jsonl": ("json", {}), "parquet": ("parquet", {})}
-FORMATS = ("demo", *FILE_FORMATS, "hub")
+# Plain text: one row per paragraph (blank-line separated), for language modelling; it has no labels.
+TEXT_FORMAT = {"text": ("text", {"sample_by": "paragraph"})}
+FORMATS = ("demo", *FILE_FORMATS, *TEXT_FORMAT, "hub")
+LABEL_KINDS = ("classes", "numeric")
 
 
 @dataclass
@@ -36,8 +39,11 @@ class LabelledSplits:
         return len(self.label_names)
 
 
-def load_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
+def load_splits(data: dict[str, Any], seed: int = 0, labels: str = "classes") -> LabelledSplits:
     """Load, check, subsample and label-encode the train and evaluation splits.
+
+    Args:
+        labels: ``classes`` maps labels to ids 0..K-1; ``numeric`` (regression) keeps them as floats.
 
     Raises:
         ConfigError: unknown format, missing or malformed file, missing column, bad labels.
@@ -45,7 +51,11 @@ def load_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
     fmt = data.get("format")
     if fmt not in FORMATS:
         raise ConfigError("data.format", "unknown format", value=fmt, choices=FORMATS)
+    if fmt in TEXT_FORMAT:
+        raise ConfigError("data.format", "plain text has no labels: use it with trainer=causal_lm, or as "
+                          "trainer.domain_adaptation.text_path", value=fmt)
     datasets.disable_progress_bars()
+    encode_labels = _encode_labels if labels == "classes" else _numeric_labels
     if fmt == "demo":
         label_names = DEMO_LABEL_NAMES
         train = datasets.Dataset.from_dict(make_demo_split(data["num_train"], seed=seed + 1))
@@ -57,17 +67,17 @@ def load_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
             sources = {"train": f"{data['hub_name']}:{data.get('train_split', 'train')}",
                        "eval": f"{data['hub_name']}:{data.get('eval_split', 'validation')}"}
         else:
-            train = _load_file(fmt, data["train_path"], "data.train_path")
-            evaluation = _load_file(fmt, data["eval_path"], "data.eval_path") if data.get("eval_path") else None
+            train = load_file(fmt, data["train_path"], "data.train_path")
+            evaluation = load_file(fmt, data["eval_path"], "data.eval_path") if data.get("eval_path") else None
             sources = {"train": str(Path(data["train_path"]).expanduser().resolve())}
             sources["eval"] = str(Path(data["eval_path"]).expanduser().resolve()) if evaluation is not None else sources["train"]
         train = _select_columns(train, data, sources["train"])
-        if evaluation is None:  # no evaluation file: hold out a stratified share of the training rows
-            train, _, label_names = _encode_labels(train, train, sources)
-            train, evaluation = _stratified_split(train, data.get("validation_fraction", 0.1), seed)
+        if evaluation is None:  # no evaluation file: hold out a (stratified) share of the training rows
+            train, _, label_names = encode_labels(train, train, sources)
+            train, evaluation = _validation_split(train, data.get("validation_fraction", 0.1), seed, stratify=labels == "classes")
         else:
             evaluation = _select_columns(evaluation, data, sources["eval"])
-            train, evaluation, label_names = _encode_labels(train, evaluation, sources)
+            train, evaluation, label_names = encode_labels(train, evaluation, sources)
     train = _subsample(train, data.get("max_train_samples"), seed)
     evaluation = _subsample(evaluation, data.get("max_eval_samples"), seed)
     train, evaluation, report = clean_splits(train, evaluation, data.get("clean"))
@@ -76,18 +86,19 @@ def load_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
     return LabelledSplits(train, evaluation, label_names, report)
 
 
-def _stratified_split(train: datasets.Dataset, fraction: float, seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """Train and validation rows with the same class proportions (``datasets``' stratified split)."""
+def _validation_split(train: datasets.Dataset, fraction: float, seed: int, stratify: bool = True) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """Train and validation rows, with the same class proportions when ``stratify`` (``datasets``' stratified split)."""
     if not 0 < fraction < 1:
         raise ConfigError("data.validation_fraction", "must be in (0, 1)", value=fraction)
     try:
-        parts = train.train_test_split(test_size=fraction, stratify_by_column="label", seed=seed)
+        parts = train.train_test_split(test_size=fraction, stratify_by_column="label" if stratify else None, seed=seed)
     except ValueError as exc:
         raise ConfigError("data.validation_fraction", f"cannot split {len(train)} rows: {exc}", value=fraction) from None
     return parts["train"], parts["test"]
 
 
-def _load_file(fmt: str, path: str | None, key: str) -> datasets.Dataset:
+def load_file(fmt: str, path: str | None, key: str) -> datasets.Dataset:
+    """One local data file as a ``Dataset``, every problem named with ``key`` and the file."""
     if not path:
         raise ConfigError(key, f"a path is required for format {fmt}")
     file = Path(path).expanduser().resolve()
@@ -97,7 +108,7 @@ def _load_file(fmt: str, path: str | None, key: str) -> datasets.Dataset:
         raise ConfigError(key, "file is empty", value=str(file))
     if fmt != "parquet":
         _check_utf8(file, key)
-    builder, kwargs = FILE_FORMATS[fmt]
+    builder, kwargs = {**FILE_FORMATS, **TEXT_FORMAT}[fmt]
     level = datasets.logging.get_verbosity()
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its parse errors come back below
     try:
@@ -182,6 +193,24 @@ def _encode_labels(
     features["label"] = datasets.ClassLabel(names=[str(n) for n in names])
     evaluation = evaluation.map(encode, batched=True, features=features)
     return train, evaluation, [str(n) for n in names]
+
+
+def _numeric_labels(
+    train: datasets.Dataset, evaluation: datasets.Dataset, sources: dict[str, str]
+) -> tuple[datasets.Dataset, datasets.Dataset, list[str]]:
+    """Regression targets as float32; the single "label name" is the target's column."""
+    out = []
+    for dataset, source in ((train, sources["train"]), (evaluation, sources["eval"])):
+        values = dataset["label"]
+        bad = next((y for y in values if isinstance(y, bool) or not isinstance(y, (int, float)) or y != y), None)
+        if bad is not None or any(y is None for y in values):
+            example = None if any(y is None for y in values) else bad
+            raise ConfigError("data.label_column", f"{source} has a label that is not a number ({example!r}); "
+                              "regression (trainer=regression) needs numeric labels in every row")
+        features = dataset.features.copy()
+        features["label"] = datasets.Value("float32")
+        out.append(dataset.cast(features))
+    return out[0], out[1], ["value"]
 
 
 def _check_labels(labels: list[Any], source: str) -> list[Any]:

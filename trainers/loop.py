@@ -8,7 +8,10 @@ which matters most on CPUs, where padding is paid for in full.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,18 +20,18 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
-from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase, get_scheduler, set_seed
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_scheduler, set_seed
 from transformers import logging as hf_logging
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from trainers.data import LabelledSplits, load_splits
+from search.errors import ConfigError
+from trainers.data import LabelledSplits
 from trainers.early_stopping import build_early_stopping
-from trainers.evaluation import EvalOutput, evaluate_rows
-from trainers.imbalance import class_weights, resample
-from trainers.metrics import classification_scorer
-from trainers.modeling import build_classifier, freeze, load_tokenizer
+from trainers.evaluation import EvalOutput, RegressionEvalOutput
+from trainers.modeling import freeze, load_tokenizer
+from trainers.optim import param_groups
+from trainers.tasks import Task, get_task
 
-NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight")
 TRAINING_STATE_FILE = "training_state.pt"
 FAULTS = ("exception", "nan", "oom")
 
@@ -60,7 +63,7 @@ class Snapshot:
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     training_state: dict[str, Any]
-    evaluation: EvalOutput | None = None
+    evaluation: EvalOutput | RegressionEvalOutput | None = None
 
     def save(self, directory: str | Path, with_training_state: bool = True) -> Path:
         """``save_pretrained`` folder, the evaluation's predictions and report, and (for an exact
@@ -110,11 +113,12 @@ def fine_tune(
     num_threads: int | None = None,
     resume: ResumeState | None = None,
 ) -> FineTuneResult:
-    """Fine-tune ``cfg['model']`` on ``cfg['data']`` with ``cfg['trainer']``'s hyperparameters.
+    """Fine-tune ``cfg['model']`` on ``cfg['data']`` for ``cfg['trainer']['task']`` with its hyperparameters.
 
     Args:
         cfg: the full resolved config as plain data (with the trial's sampled values applied).
-        on_evaluation: called after every evaluation with the metrics and a :class:`Snapshot`.
+        on_evaluation: called after every evaluation with the metrics and a :class:`Snapshot`
+            (with ``trainer.cv_folds``: once per fold, with the mean over the folds so far).
         num_threads: torch CPU threads; a trial sets it from its CPU share.
         resume: continue exactly where a checkpoint left off (same batches, same schedule).
 
@@ -122,45 +126,73 @@ def fine_tune(
         NonFiniteLossError: the loss became NaN or infinite.
         TrialOutOfMemoryError: a step ran out of memory.
     """
-    trainer, sweep = cfg["trainer"], cfg["sweep"]
+    trainer = cfg["trainer"]
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     if num_threads:
         torch.set_num_threads(max(1, int(num_threads)))
+    task = get_task(trainer.get("task", "classification"))
+    splits = task.load_splits(cfg["data"], seed=cfg["sweep"].get("seed", 0))
+    if trainer.get("cv_folds"):
+        from trainers.cross_validation import cross_validate
+
+        return cross_validate(cfg, task, splits, on_evaluation, resume)
+    return train_on_splits(cfg, task, splits, on_evaluation, resume)
+
+
+def train_on_splits(
+    cfg: dict[str, Any],
+    task: Task,
+    splits: LabelledSplits,
+    on_evaluation: OnEvaluation,
+    resume: ResumeState | None = None,
+) -> FineTuneResult:
+    """One training run on already loaded splits (the whole data, or one cross-validation fold)."""
+    trainer, sweep = cfg["trainer"], cfg["sweep"]
     set_seed(trainer["seed"])
     device = torch.device("cuda" if torch.cuda.is_available() and _wants_gpu(cfg) else "cpu")
+    autocast, scaler = precision_context(trainer.get("precision", "fp32"), device)
 
-    splits = load_splits(cfg["data"], seed=sweep.get("seed", 0))
     tokenizer = load_tokenizer(cfg["model"])
-    model = build_classifier(cfg["model"], splits.label_names, trainer.get("dropout"))
+    data = task.prepare(splits, tokenizer, trainer)
+    model_cfg, adapt_metrics = cfg["model"], dict(resume.training_state.get("adapt_metrics") or {}) if resume else {}
+    adapted_dir = None
+    adapt = trainer.get("domain_adaptation") or {}
+    if adapt.get("enabled") and resume is None:  # a resumed trial's checkpoint already holds the adapted encoder
+        model_cfg, adapt_metrics, adapted_dir = _adapt_encoder(cfg, adapt, splits, tokenizer, device)
+        set_seed(trainer["seed"])  # stage one must not shift the new head's initialisation
+    model = task.build_model(model_cfg, data, trainer)
+    if adapted_dir is not None:
+        adapted_dir.cleanup()
     if resume is not None:
         model.load_state_dict(resume.weights, strict=False)
     freeze(model, trainer.get("freeze", "none"), trainer.get("freeze_layers", 0))
     model.to(device)
-    train_rows, eval_rows = _tokenize(splits, tokenizer, trainer["max_seq_length"])
-    train_rows = resample(train_rows, trainer.get("resample", "none"), seed=trainer["seed"])
-    weights = class_weights(train_rows, trainer.get("class_weights", "none"), splits.num_labels)
-    weights = weights.to(device) if weights is not None else None
-    collate = DataCollatorWithPadding(tokenizer)
+    forward_model = torch.compile(model, dynamic=True) if trainer.get("compile") else model
+    collate = task.collator(tokenizer)
     generator = torch.Generator().manual_seed(trainer["seed"])
     train_loader = DataLoader(
-        train_rows,
+        data.train_rows,
         batch_size=trainer["batch_size"],
-        sampler=LengthGroupedSampler(trainer["batch_size"], lengths=[len(r["input_ids"]) for r in train_rows], generator=generator),
+        sampler=LengthGroupedSampler(trainer["batch_size"], lengths=[len(r["input_ids"]) for r in data.train_rows], generator=generator),
         collate_fn=collate,
         # its own generator: drawing the loader's base seed from the global RNG would shift the
         # dropout masks of a resumed run
         generator=torch.Generator().manual_seed(trainer["seed"]),
     )
-    steps_per_epoch = len(train_loader)
+    accumulate = max(1, int(trainer.get("gradient_accumulation_steps") or 1))
+    batches_per_epoch = len(train_loader)
+    steps_per_epoch = math.ceil(batches_per_epoch / accumulate)  # optimizer steps
     total_steps = steps_per_epoch * trainer["epochs"]
-    optimizer = torch.optim.AdamW(_param_groups(model, trainer["weight_decay"]), lr=trainer["learning_rate"])
+    optimizer = torch.optim.AdamW(
+        param_groups(model, trainer["learning_rate"], trainer["weight_decay"], trainer.get("layer_lr_decay", 1.0)),
+        lr=trainer["learning_rate"],
+    )
     scheduler = get_scheduler(
         trainer.get("lr_scheduler", "linear"), optimizer,
         num_warmup_steps=math.ceil(trainer.get("warmup_ratio", 0.0) * total_steps),
         num_training_steps=total_steps,
     )
-    score = classification_scorer(trainer["metrics"], splits.num_labels, trainer.get("average", "auto"))
     eval_every = trainer.get("eval_every_steps") or steps_per_epoch
     planned = math.ceil(total_steps / eval_every)  # lets the sweep tell "stopped early" from "finished"
     result = FineTuneResult()
@@ -172,6 +204,8 @@ def fine_tune(
         state = resume.training_state
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         generator.set_state(state["epoch_generator_state"])
         torch.set_rng_state(state["torch_rng_state"])
         step, result.best, result.history = state["step"], state["best"], state["history"]
@@ -180,45 +214,48 @@ def fine_tune(
     fault = None if resume is not None else trainer.get("inject_fault")
     fault_step = trainer.get("inject_fault_at_step", 1)
 
-    loss_sum, loss_count, started = 0.0, 0, time.perf_counter()
+    loss_sum, loss_count, samples, started = 0.0, 0, 0, time.perf_counter()
     for epoch in range(step // steps_per_epoch, trainer["epochs"]):
         epoch_generator_state = generator.get_state()
-        skip = step - epoch * steps_per_epoch  # batches of this epoch done before a resume
+        skip = (step - epoch * steps_per_epoch) * accumulate  # batches of this epoch done before a resume
         model.train()
         for index, batch in enumerate(train_loader):
             if index < skip:
                 continue
-            inject = fault if step + 1 == fault_step else None
+            group_start = index - index % accumulate
+            group_size = min(accumulate, batches_per_epoch - group_start)  # the epoch's last group may be short
+            inject = fault if step + 1 == fault_step and index == group_start else None
             try:
                 if inject:
                     _inject(inject, step + 1)
-                loss = _train_step(
-                    model, batch, optimizer, scheduler, device,
-                    label_smoothing=trainer.get("label_smoothing", 0.0),
-                    weights=weights,
-                    max_grad_norm=trainer.get("max_grad_norm"),
-                    nan=inject == "nan",
-                )
+                samples += len(batch["input_ids"])
+                loss = _backward(forward_model, batch, task, trainer, data, device, autocast, scaler,
+                                 scale=1.0 / group_size, nan=inject == "nan")
+                if not math.isfinite(loss):
+                    raise NonFiniteLossError(f"training loss became {loss} at step {step + 1} (learning_rate={trainer['learning_rate']})")
+                loss_sum, loss_count = loss_sum + loss, loss_count + 1
+                if index + 1 - group_start < group_size:
+                    continue
+                _optimizer_step(model, optimizer, scheduler, scaler, trainer.get("max_grad_norm"))
             except (torch.OutOfMemoryError, MemoryError) as exc:
                 raise TrialOutOfMemoryError(
                     f"out of memory at step {step + 1} (batch_size={trainer['batch_size']}, max_seq_length={trainer['max_seq_length']}): "
-                    f"lower trainer.batch_size or trainer.max_seq_length, or give trials more memory ({exc})"
+                    "lower trainer.batch_size or trainer.max_seq_length (raise trainer.gradient_accumulation_steps to keep the "
+                    f"effective batch), use trainer.precision=bf16, or give trials more memory ({exc})"
                 ) from None
-            if not math.isfinite(loss):
-                raise NonFiniteLossError(f"training loss became {loss} at step {step + 1} (learning_rate={trainer['learning_rate']})")
             step += 1
-            loss_sum, loss_count = loss_sum + loss, loss_count + 1
             if step % eval_every == 0 or step == total_steps:
-                metrics, evaluation = evaluate_rows(model, eval_rows, collate, trainer["eval_batch_size"], score, device, splits.label_names)
+                metrics, evaluation = task.evaluate(model, data, collate, trainer, device, autocast)
                 metrics.update({
-                    "train/loss": loss_sum / loss_count,
+                    "train/loss": loss_sum / max(1, loss_count),
                     "epoch": step / steps_per_epoch,
                     "step": step,
                     "evaluations_planned": planned,
-                    **splits.report,
-                    "train/samples_per_second": loss_count * trainer["batch_size"] / (time.perf_counter() - started),
+                    **data.report,
+                    **adapt_metrics,
+                    "train/samples_per_second": samples / (time.perf_counter() - started),
                 })
-                loss_sum, loss_count = 0.0, 0
+                loss_sum, loss_count, samples = 0.0, 0, 0
                 result.history.append(metrics)
                 if is_better(metrics[metric], result.best[metric] if result.best else None, mode):
                     result.best = metrics
@@ -227,6 +264,7 @@ def fine_tune(
                 training_state = {
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict() if scaler is not None else None,
                     # a resume re-enters the epoch it stopped in, so it needs the sampler's state at that epoch's start
                     "epoch_generator_state": generator.get_state() if at_epoch_end else epoch_generator_state,
                     "torch_rng_state": torch.get_rng_state(),
@@ -234,6 +272,7 @@ def fine_tune(
                     "best": result.best,
                     "history": result.history,
                     "early_stopping": early_stopping.state() if early_stopping else None,
+                    "adapt_metrics": adapt_metrics,
                 }
                 on_evaluation(metrics, Snapshot(model, tokenizer, training_state, evaluation))
                 if stop:
@@ -246,25 +285,64 @@ def fine_tune(
     return result
 
 
-def _train_step(
-    model, batch, optimizer, scheduler, device, label_smoothing: float = 0.0, max_grad_norm: float | None = None,
-    weights: torch.Tensor | None = None, nan: bool = False,
-) -> float:
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def precision_context(precision: str, device: torch.device) -> tuple[Callable[[], Any], Any]:
+    """An autocast context factory for ``precision`` and, for fp16, the gradient scaler it needs.
+
+    bf16 keeps fp32's range, so it needs no loss scaling and works on CPUs too; fp16 needs a
+    GPU and a ``GradScaler`` against underflowing gradients.
+
+    Raises:
+        ConfigError: an unknown precision, or fp16 without a GPU.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError("trainer.precision", "unknown precision", value=precision, choices=list(PRECISIONS))
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext, None
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("trainer.precision", "fp16 needs a GPU (resources=gpu); on CPUs use bf16", value=precision)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    return functools.partial(torch.autocast, device.type, dtype=dtype), scaler
+
+
+def _adapt_encoder(cfg, adapt, splits, tokenizer, device):
+    """Stage one of a two-stage trial: continued masked-LM training on in-domain text."""
+    from trainers.domain_adaptation import adapt_encoder, load_unlabelled_texts
+
+    texts = load_unlabelled_texts(adapt, list(splits.train["text"]))
+    folder = tempfile.TemporaryDirectory(prefix="hpo-adapted-")
+    model_cfg, metrics = adapt_encoder(cfg["model"], adapt, texts, tokenizer, folder.name, seed=cfg["trainer"]["seed"], device=device)
+    return model_cfg, metrics, folder
+
+
+def _backward(model, batch, task: Task, trainer, data, device, autocast, scaler, scale: float = 1.0, nan: bool = False) -> float:
+    """Forward and backward of one micro-batch; returns its unscaled loss (not propagated if not finite)."""
     batch = {k: v.to(device) for k, v in batch.items()}
-    labels = batch.pop("labels")
-    logits = model(**batch).logits
-    loss = torch.nn.functional.cross_entropy(logits, labels, weight=weights, label_smoothing=label_smoothing)
+    with autocast():
+        loss = task.loss(model, batch, trainer, data)
     if nan:
         loss = loss * float("nan")
     if not torch.isfinite(loss):
         return float(loss.item())
-    loss.backward()
+    (scaler.scale(loss * scale) if scaler is not None else loss * scale).backward()
+    return float(loss.item())
+
+
+def _optimizer_step(model, optimizer, scheduler, scaler, max_grad_norm: float | None) -> None:
+    if scaler is not None:
+        scaler.unscale_(optimizer)
     if max_grad_norm:
         torch.nn.utils.clip_grad_norm_((p for p in model.parameters() if p.requires_grad), max_grad_norm)
-    optimizer.step()
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return float(loss.item())
 
 
 def _inject(fault: str, step: int) -> None:
@@ -276,26 +354,3 @@ def _inject(fault: str, step: int) -> None:
 
 def _wants_gpu(cfg: dict[str, Any]) -> bool:
     return float(cfg.get("resources", {}).get("gpus_per_trial", 0) or 0) > 0
-
-
-def _tokenize(splits: LabelledSplits, tokenizer: PreTrainedTokenizerBase, max_length: int) -> tuple[list[dict], list[dict]]:
-    """Tokenised rows (lists of ids, unpadded): padding happens per batch in the collator."""
-    def encode(batch: dict[str, list]) -> dict[str, list]:
-        pair = batch.get("text_pair")
-        return tokenizer(batch["text"], pair, truncation=True, max_length=max_length)
-
-    rows = []
-    for dataset in (splits.train, splits.eval):
-        encoded = dataset.map(encode, batched=True, remove_columns=[c for c in dataset.column_names if c != "label"])
-        encoded = encoded.rename_column("label", "labels")
-        rows.append(encoded.to_list())
-    return rows[0], rows[1]
-
-
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """No weight decay on biases and LayerNorm weights, as in BERT's recipe."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            (no_decay if any(n in name for n in NO_DECAY) else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

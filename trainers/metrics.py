@@ -16,6 +16,8 @@ from search.errors import ConfigError
 
 METRIC_MODULES = Path(__file__).resolve().parent / "metric_modules"
 CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "roc_auc")
+REGRESSION_METRICS = ("mse", "mae", "pearsonr", "spearmanr")
+LANGUAGE_MODEL_METRICS = ("perplexity",)
 AVERAGED = ("f1", "precision", "recall")
 AVERAGES = ("auto", "binary", "macro", "micro", "weighted")
 # Always reported besides the configured metrics, so the sweep may also rank by them.
@@ -58,5 +60,28 @@ def classification_scorer(names: Sequence[str], num_labels: int, average: str = 
             kwargs = {"average": average} if name in AVERAGED else {}
             out.update(module.compute(predictions=predictions, references=references, **kwargs))
         return out
+
+    return score
+
+
+def regression_scorer(names: Sequence[str]) -> Scorer:
+    """A function from (predicted values, reference values, unused) to ``{name: value}``."""
+    modules = {name: load_metric(name) for name in names}
+
+    def score(predictions: Sequence[float], references: Sequence[float], _: Sequence[Sequence[float]]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for module in modules.values():
+            out.update(module.compute(predictions=predictions, references=references))
+        return out
+
+    return score
+
+
+def perplexity_scorer(names: Sequence[str]) -> Scorer:
+    """A function from (summed NLL per block, predicted tokens per block, unused) to ``{name: value}``."""
+    module = load_metric("perplexity")
+
+    def score(nll: Sequence[float], tokens: Sequence[int], _: Sequence[Sequence[float]]) -> dict[str, float]:
+        return {"perplexity": module.compute(nll=nll, tokens=tokens)["perplexity"]} if "perplexity" in names else {}
 
     return score

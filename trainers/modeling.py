@@ -34,17 +34,20 @@ def load_tokenizer(model: dict[str, Any]) -> PreTrainedTokenizerBase:
                           f"cannot load a tokenizer from {source!r}: {str(exc).splitlines()[0]}") from None
 
 
-def load_model_config(model: dict[str, Any], label_names: list[str], dropout: float | None) -> PretrainedConfig:
-    """The model's config with the task's labels, the searched dropout and any overrides."""
+def load_model_config(model: dict[str, Any], dropout: float | None, **task_settings: Any) -> PretrainedConfig:
+    """The model's config with the task's settings (labels, problem type), the searched dropout
+    and any overrides; a model with no ``pretrained`` source is built from ``architecture``."""
     try:
-        config = AutoConfig.from_pretrained(
-            model["pretrained"],
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={name: i for i, name in enumerate(label_names)},
-        )
+        if model.get("pretrained"):
+            config = AutoConfig.from_pretrained(model["pretrained"], **task_settings)
+        elif model.get("architecture"):
+            config = AutoConfig.for_model(model["architecture"], **task_settings)
+        else:
+            raise ConfigError("model.pretrained", "set a pretrained model (name or folder), or model.architecture with model.init=random")
     except (OSError, ValueError) as exc:
-        raise ConfigError("model.pretrained", f"cannot load a model config from {model['pretrained']!r}: {str(exc).splitlines()[0]}") from None
+        source = model.get("pretrained") or model.get("architecture")
+        key = "model.pretrained" if model.get("pretrained") else "model.architecture"
+        raise ConfigError(key, f"cannot load a model config from {source!r}: {str(exc).splitlines()[0]}") from None
     for key, value in (model.get("config_overrides") or {}).items():
         if not hasattr(config, key):
             raise ConfigError(f"model.config_overrides.{key}", f"not an attribute of {type(config).__name__}")
@@ -56,15 +59,27 @@ def load_model_config(model: dict[str, Any], label_names: list[str], dropout: fl
     return config
 
 
-def build_classifier(model: dict[str, Any], label_names: list[str], dropout: float | None) -> PreTrainedModel:
-    """A sequence classifier: pretrained weights plus a new head, or random weights (``init: random``)."""
+def build_model(model: dict[str, Any], auto_class: type, dropout: float | None, **task_settings: Any) -> PreTrainedModel:
+    """``auto_class`` (e.g. ``AutoModelForCausalLM``) with pretrained weights, or random weights (``init: random``)."""
     init = model.get("init", "pretrained")
     if init not in INITS:
         raise ConfigError("model.init", "unknown initialisation", value=init, choices=INITS)
-    config = load_model_config(model, label_names, dropout)
+    config = load_model_config(model, dropout, **task_settings)
     if init == "random":
-        return AutoModelForSequenceClassification.from_config(config)
-    return AutoModelForSequenceClassification.from_pretrained(model["pretrained"], config=config)
+        return auto_class.from_config(config)
+    if not model.get("pretrained"):
+        raise ConfigError("model.pretrained", "init=pretrained needs pretrained weights (a name or folder)")
+    return auto_class.from_pretrained(model["pretrained"], config=config)
+
+
+def build_classifier(model: dict[str, Any], label_names: list[str], dropout: float | None, problem_type: str | None = None) -> PreTrainedModel:
+    """A sequence classifier (or regressor, one output): the encoder plus a new head."""
+    settings: dict[str, Any] = {"num_labels": len(label_names)}
+    if problem_type == "regression":
+        settings["problem_type"] = "regression"
+    else:
+        settings.update(id2label=dict(enumerate(label_names)), label2id={name: i for i, name in enumerate(label_names)})
+    return build_model(model, AutoModelForSequenceClassification, dropout, **settings)
 
 
 FREEZE_CHOICES = ("none", "embeddings", "all_but_head")
@@ -93,7 +108,7 @@ def freeze(model: PreTrainedModel, what: str = "none", first_layers: int = 0) ->
         for param in (embeddings.parameters() if embeddings is not None else ()):
             param.requires_grad = False
     if first_layers:
-        layers = _layers(base)
+        layers = find_layers(base)
         if first_layers > len(layers):
             raise ConfigError("trainer.freeze_layers", f"the model has {len(layers)} layers", value=first_layers)
         for layer in layers[:first_layers]:
@@ -101,7 +116,12 @@ def freeze(model: PreTrainedModel, what: str = "none", first_layers: int = 0) ->
                 param.requires_grad = False
 
 
-def _layers(base: PreTrainedModel) -> list:
+def find_layers(base: PreTrainedModel, key: str = "trainer.freeze_layers") -> list:
+    """The stack of transformer layers of a base model (BERT, GPT-2, DistilBERT, Llama-style).
+
+    Raises:
+        ConfigError: naming ``key``, the option that needs the layers, for an unknown architecture.
+    """
     for path in ("encoder.layer", "h", "layers", "transformer.layer"):
         node = base
         for part in path.split("."):
@@ -110,4 +130,4 @@ def _layers(base: PreTrainedModel) -> list:
                 break
         if node is not None:
             return list(node)
-    raise ConfigError("trainer.freeze_layers", f"cannot find the layers of {type(base).__name__}")
+    raise ConfigError(key, f"cannot find the layers of {type(base).__name__}")
