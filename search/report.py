@@ -200,7 +200,7 @@ def _data_sections(data: SweepData, out: Path) -> list[Section]:
         Section("topics", "Topics", group, "A small topic model (scikit-learn's LDA on word counts) of the training texts."),
     ]
     try:
-        stats = text_stats(data.cfg["data"], seed=data.cfg["sweep"].get("seed", 0))
+        stats = text_stats(data.cfg["data"], seed=data.cfg["sweep"].get("seed", 0), task=data.cfg["trainer"].get("task", "classification"))
     except (ConfigError, NothingToShow) as exc:
         for s in sections:
             s.missing = f"the training data could not be loaded: {exc}"

@@ -273,8 +273,11 @@ class TextStats:
     topics: list[list[tuple[str, float]]]  # top words of each topic, with weights
 
 
-def text_stats(data_cfg: dict[str, Any], seed: int = 0, n_topics: int = 5, top: int = 20) -> TextStats:
+def text_stats(data_cfg: dict[str, Any], seed: int = 0, task: str = "classification", n_topics: int = 5, top: int = 20) -> TextStats:
     """Class balance, lengths, frequent words and LDA topics of the rows the trials trained on.
+
+    The data is loaded by the sweep's task (``trainer.task``), as the trials loaded it: class ids
+    for classification, numbers for regression, plain text without labels for language models.
 
     Raises:
         ConfigError: the data cannot be loaded (e.g. its files were moved since the sweep).
@@ -283,21 +286,21 @@ def text_stats(data_cfg: dict[str, Any], seed: int = 0, n_topics: int = 5, top: 
     from sklearn.decomposition import LatentDirichletAllocation
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from trainers.data import load_splits
+    from trainers.tasks import get_task
 
-    splits = load_splits(data_cfg, seed=seed)
+    splits = get_task(task).load_splits(data_cfg, seed)
     train = splits.train
     texts = [str(t) for t in train["text"]]
     if "text_pair" in train.column_names:
         texts = [f"{a} {b}" for a, b in zip(texts, train["text_pair"], strict=True)]
     if not texts:
         raise NothingToShow("no training rows")
-    k, labels = splits.num_labels, list(train["label"])
+    k, labels = splits.num_labels, list(train["label"]) if "label" in train.column_names else []
     classes = 1 < k <= MAX_CLASSES and all(isinstance(y, int) for y in labels)
     train_counts = eval_counts = None
     if classes:
         train_counts = [Counter(labels).get(i, 0) for i in range(k)]
-        eval_counts = [Counter(splits.eval["label"]).get(i, 0) for i in range(k)]
+        eval_counts = [Counter(splits.eval["label"] if "label" in splits.eval.column_names else []).get(i, 0) for i in range(k)]
         lengths: dict[str, list[int]] = {name: [] for name in splits.label_names}
         for text, label in zip(texts, labels, strict=True):
             lengths[splits.label_names[label]].append(len(text.split()))

@@ -237,7 +237,7 @@ def per_class_rows(report: dict) -> list[list[str]]:
 def class_balance(stats: TextStats, path: Path) -> Path:
     """Rows per class in the training and evaluation data."""
     if stats.train_counts is None or stats.eval_counts is None:
-        raise NothingToShow(f"the labels are not classes (regression) or more than a chart can show ({len(stats.label_names)})")
+        raise NothingToShow("the data has no classes (regression or language modelling), or more than a chart can show")
     x = np.arange(len(stats.label_names))
     fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(x) + 3), 4))
     for offset, (name, counts) in zip((-0.2, 0.2), (("train", stats.train_counts), ("eval", stats.eval_counts)), strict=True):
