@@ -51,6 +51,27 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["data=files", "data.train_path=/nonexistent/train.tsv", "data.eval_path=/nonexistent/dev.tsv"], ["data.train_path", "file not found", "/nonexistent/train.tsv"]),
         (["data=sst2", "data.text_column=review"], ["data.text_column", "review", "column not found", "sentence", "label"]),
         (["model.pretrained=/nonexistent/model"], ["model.pretrained", "/nonexistent/model"]),
+        # the tasks and the training options of the fine-tuning loop
+        (["trainer.task=translation"], ["trainer.task", "translation", "classification", "regression", "causal_lm"]),
+        (["trainer=regression"], ["sweep.metric", "eval/accuracy", "eval/mse", "eval/pearsonr"]),
+        (["trainer.metrics=[perplexity]"], ["trainer.metrics", "perplexity", "classification", "accuracy", "roc_auc"]),
+        (["trainer.precision=fp8"], ["trainer.precision", "fp8", "fp32", "bf16", "fp16"]),
+        (["trainer.precision=fp16"], ["trainer.precision", "fp16 needs a GPU", "bf16"]),
+        (["trainer.layer_lr_decay=0"], ["trainer.layer_lr_decay", "(0, 1]"]),
+        (["trainer.gradient_accumulation_steps=0"], ["trainer.gradient_accumulation_steps", ">= 1"]),
+        (["trainer.cv_folds=1"], ["trainer.cv_folds", ">= 2"]),
+        (["trainer.cv_folds=500"], ["trainer.cv_folds", "rarest class"]),
+        (["trainer.augment.ratio=-1"], ["trainer.augment.ratio"]),
+        (["trainer.augment.ops=[shuffle]"], ["trainer.augment.ops", "shuffle", "swap", "synonym"]),
+        (["trainer.domain_adaptation.enabled=true", "trainer.domain_adaptation.text_path=/nonexistent/in_domain.txt"],
+         ["trainer.domain_adaptation.text_path", "/nonexistent/in_domain.txt"]),
+        (["data=tinyshakespeare"], ["data.format", "trainer=causal_lm"]),
+        (["trainer=regression", "sweep.metric=eval/mse", "sweep.mode=min", "trainer.class_weights=balanced"],
+         ["trainer.class_weights", "only for classification"]),
+        (["trainer=regression", "sweep.metric=eval/mse", "sweep.mode=min", "data=rte"], ["data.label_column", "not a number"]),
+        (["--config-name", "shakespeare_gpt2", "trainer.max_seq_length=1024"], ["trainer.max_seq_length", "256 positions"]),
+        (["--config-name", "shakespeare_gpt2", "data.format=tsv", f"data.train_path={SST2 / 'train.tsv'}", "data.text_column=review"],
+         ["data.text_column", "review", "sentence"]),
     ],
 )
 def test_bad_input_names_key_value_and_choices(overrides: list[str], expected: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,6 +100,14 @@ def test_malformed_data_files(tmp_path: Path, content: str, expected: str, capsy
     message = run_cli(["sweep", "data=sst2", f"data.train_path={train}"], capsys)
     assert expected in message and "data." in message
     assert str(train) in message or expected == "column not found"
+
+
+@pytest.mark.parametrize(("content", "expected"), [(b"", "file is empty"), (b"\n\n  \n", "no text in"), (b"ok \xff\xfe\n", "not valid UTF-8")])
+def test_malformed_text_files_for_language_modelling(tmp_path: Path, content: bytes, expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    text = tmp_path / "corpus.txt"
+    text.write_bytes(content)
+    message = run_cli(["sweep", "--config-name", "shakespeare_gpt2", f"data.train_path={text}"], capsys)
+    assert expected in message and "data.train_path" in message, message
 
 
 def test_invalid_utf8_is_reported_with_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

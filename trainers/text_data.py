@@ -37,9 +37,9 @@ def load_text_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
         train = datasets.Dataset.from_dict({"text": make_demo_split(data["num_train"], seed=seed + 1)["text"]})
         evaluation = datasets.Dataset.from_dict({"text": make_demo_split(data["num_eval"], seed=seed + 2)["text"]})
     else:
-        train = _texts(load_file(fmt, data.get("train_path"), "data.train_path"), data, fmt, data.get("train_path"))
+        train = _texts(load_file(fmt, data.get("train_path"), "data.train_path"), data, fmt, data["train_path"], "data.train_path")
         if data.get("eval_path"):
-            evaluation = _texts(load_file(fmt, data["eval_path"], "data.eval_path"), data, fmt, data["eval_path"])
+            evaluation = _texts(load_file(fmt, data["eval_path"], "data.eval_path"), data, fmt, data["eval_path"], "data.eval_path")
         else:
             train, evaluation = _tail_split(train, data.get("validation_fraction", 0.1))
     if data.get("max_train_samples"):
@@ -52,12 +52,16 @@ def load_text_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
     return LabelledSplits(train, evaluation, [], report)
 
 
-def _texts(dataset: datasets.Dataset, data: dict[str, Any], fmt: str, path: str) -> datasets.Dataset:
+def _texts(dataset: datasets.Dataset, data: dict[str, Any], fmt: str, path: str, key: str) -> datasets.Dataset:
+    file = Path(path).expanduser().resolve()
     column = "text" if fmt in TEXT_FORMAT else data.get("text_column") or "text"
     if column not in dataset.column_names:
-        raise ConfigError("data.text_column", f"column not found in {Path(path).expanduser().resolve()}", value=column, choices=dataset.column_names)
+        raise ConfigError("data.text_column", f"column not found in {file}", value=column, choices=dataset.column_names)
     dataset = dataset.select_columns([column]).rename_columns({column: "text"} if column != "text" else {})
-    return dataset.filter(lambda row: bool(row["text"] and row["text"].strip()))
+    dataset = dataset.filter(lambda row: bool(row["text"] and row["text"].strip()))
+    if len(dataset) == 0:
+        raise ConfigError(key, f"no text in {file} (only blank lines)")
+    return dataset
 
 
 def _tail_split(train: datasets.Dataset, fraction: float) -> tuple[datasets.Dataset, datasets.Dataset]:
