@@ -187,3 +187,14 @@ def test_augmentation_grows_training_rows_only() -> None:
     assert after.eval_rows == before.eval_rows
     assert after.report["data/augmented_rows"] == len(before.train_rows)
     assert sorted(r["labels"] for r in after.train_rows) == sorted(2 * [r["labels"] for r in before.train_rows])
+
+
+def test_domain_adaptation_is_stage_one_of_the_same_trial() -> None:
+    overrides = [*TINY_DEMO, "data.num_train=160", "trainer.epochs=1", "logger=none"]
+    adapted = run(config("demo", *overrides, "trainer.domain_adaptation.enabled=true", "trainer.domain_adaptation.epochs=2",
+                         "trainer.domain_adaptation.learning_rate=1e-3", "trainer.domain_adaptation.eval_fraction=0.1"))
+    plain = run(config("demo", *overrides))
+    report = adapted[-1]
+    assert report["adapt/texts"] > 0 and report["adapt/perplexity_after"] < report["adapt/perplexity_before"]
+    assert report["eval/loss"] != pytest.approx(plain[-1]["eval/loss"], rel=1e-6)  # stage two started from the adapted encoder
+    assert not any(k.startswith("adapt/") for k in plain[-1])
