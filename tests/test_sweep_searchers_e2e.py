@@ -60,3 +60,28 @@ def test_sampling_searchers_run_the_asked_number_of_trials(ray_session, out_dir:
     assert all(r.status == "finished" and r.evaluations == 2 for r in summary.records)
     learning_rates = {r.params["trainer.learning_rate"] for r in summary.records}
     assert len(learning_rates) == 3 and all(1e-5 <= lr <= 3e-4 for lr in learning_rates)
+
+
+def test_causal_lm_sweep_minimises_perplexity_and_its_winner_retrains(ray_session, out_dir: Path, tmp_path: Path) -> None:
+    from search.cli import main
+
+    prepared = prepare("shakespeare_gpt2", [
+        "model.config_overrides.n_embd=32", "model.config_overrides.n_layer=2", "model.config_overrides.n_head=2",
+        "data.max_train_samples=60", "data.max_eval_samples=10", "trainer.max_seq_length=32", "trainer.epochs=1",
+        "searcher=random", "scheduler=fifo", "sweep.num_trials=2", "logger=none", "resources.num_cpus=2", f"sweep.output_dir={out_dir}",
+    ])
+    summary = export(run(prepared, verbose=False))
+    values = [r.best["eval/perplexity"] for r in summary.records]
+    assert len(values) == 2 and values == sorted(values)  # mode min: the lowest perplexity ranks first
+    assert main(["train", "--config", str(out_dir / "best" / "config.yaml"), "--output-dir", str(tmp_path / "retrain")]) == 0
+    assert (tmp_path / "retrain" / "best.json").is_file()
+
+
+def test_cross_validation_trials_report_each_fold_to_tune(ray_session, out_dir: Path) -> None:
+    prepared = prepare("demo", [*ONE_EPOCH_SMALL, "searcher=random", "scheduler=fifo", "sweep.num_trials=1",
+                                "trainer.cv_folds=2", f"sweep.output_dir={out_dir}"])
+    summary = export(run(prepared, verbose=False))
+    (record,) = summary.records
+    assert record.status == "finished" and record.evaluations == 2
+    assert {"eval/accuracy_std", "cv/fold0/accuracy", "cv/fold1/accuracy"} <= set(record.best)
+    assert (out_dir / "best" / "checkpoint" / "cv_folds.json").is_file()
