@@ -7,7 +7,16 @@ import math
 import pytest
 
 from search.errors import ConfigError
-from trainers.metrics import CLASSIFICATION_METRICS, METRIC_MODULES, classification_scorer, load_metric
+from trainers.metrics import (
+    CLASSIFICATION_METRICS,
+    LANGUAGE_MODEL_METRICS,
+    METRIC_MODULES,
+    REGRESSION_METRICS,
+    classification_scorer,
+    load_metric,
+    perplexity_scorer,
+    regression_scorer,
+)
 
 PREDICTIONS = [1, 1, 0, 1, 0, 0, 1, 0]
 REFERENCES = [1, 0, 0, 1, 1, 0, 1, 0]
@@ -52,7 +61,29 @@ def test_binary_average_needs_two_classes() -> None:
         classification_scorer(["f1"], num_labels=3, average="binary")
 
 
+def test_regression_metrics_match_hand_computation() -> None:
+    predictions, references = [2.5, 0.0, 2.0, 8.0], [3.0, -0.5, 2.0, 7.0]
+    scores = regression_scorer(list(REGRESSION_METRICS))(predictions, references, [])
+    assert scores["mse"] == pytest.approx((0.25 + 0.25 + 0 + 1) / 4)
+    assert scores["mae"] == pytest.approx((0.5 + 0.5 + 0 + 1) / 4)
+    mp, mr = sum(predictions) / 4, sum(references) / 4
+    cov = sum((p - mp) * (r - mr) for p, r in zip(predictions, references, strict=True))
+    pearson = cov / math.sqrt(sum((p - mp) ** 2 for p in predictions) * sum((r - mr) ** 2 for r in references))
+    assert scores["pearsonr"] == pytest.approx(pearson)
+    assert scores["spearmanr"] == pytest.approx(1.0)  # both rank as 3, 1, 2, 4
+    constant = regression_scorer(["pearsonr"])([1.0, 1.0, 1.0], [1.0, 2.0, 3.0], [])
+    assert math.isnan(constant["pearsonr"])  # undefined for a constant prediction: said, not crashed
+
+
+def test_perplexity_is_exp_of_the_mean_token_loss() -> None:
+    # two blocks: 3 tokens with summed NLL 3.0, 1 token with NLL 1.0 -> mean 1.0 per token
+    scores = perplexity_scorer(list(LANGUAGE_MODEL_METRICS))([3.0, 1.0], [3, 1], [])
+    assert scores["perplexity"] == pytest.approx(math.e)
+    uniform = perplexity_scorer(["perplexity"])([10 * math.log(50)], [10], [])
+    assert uniform["perplexity"] == pytest.approx(50)  # a uniform guess over 50 tokens
+
+
 def test_modules_are_loaded_from_the_project_by_path() -> None:
-    for name in CLASSIFICATION_METRICS:
+    for name in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS, *LANGUAGE_MODEL_METRICS):
         assert (METRIC_MODULES / name / f"{name}.py").is_file()
         assert load_metric(name).name == name
