@@ -42,10 +42,12 @@ def test_fixed_seeds_reproduce_the_run() -> None:
     assert third[0]["eval/loss"] != pytest.approx(first[0]["eval/loss"], rel=1e-6)
 
 
-def test_resuming_from_a_checkpoint_continues_exactly(tmp_path) -> None:
+@pytest.mark.parametrize("extra", [[], ["trainer.batch_size=8", "trainer.gradient_accumulation_steps=2", "trainer.precision=bf16"]],
+                         ids=["plain", "accumulation-bf16"])
+def test_resuming_from_a_checkpoint_continues_exactly(tmp_path, extra: list[str]) -> None:
     from trainers.loop import ResumeState
 
-    cfg = config("trainer.epochs=3", "trainer.eval_every_steps=3")  # checkpoints mid-epoch too
+    cfg = config("trainer.epochs=3", "trainer.eval_every_steps=3", *extra)  # checkpoints mid-epoch too
     straight = run(cfg)
     saved: list = []
 
