@@ -164,6 +164,7 @@ class ResourcesSchema:
     gpus_per_trial: float = 0
     num_cpus: int | None = None
     reuse_workers: bool = False
+    workers_per_trial: int = 1
 
 
 @dataclass
@@ -271,6 +272,10 @@ def check(cfg: dict[str, Any]) -> list[Param]:
     _at_least(cfg, "sweep.num_trials", 1)
     _at_least(cfg, "resources.cpus_per_trial", 0)
     _at_least(cfg, "resources.gpus_per_trial", 0)
+    _at_least(cfg, "resources.workers_per_trial", 1)
+    if cfg["resources"]["workers_per_trial"] > 1 and trainer.get("cv_folds"):
+        raise ConfigError("resources.workers_per_trial", "data-parallel trials do not run k-fold CV (trainer.cv_folds); use 1",
+                          value=cfg["resources"]["workers_per_trial"], choices=[1])
     if trainer["learning_rate"] <= 0:
         raise ConfigError("trainer.learning_rate", "must be > 0", value=trainer["learning_rate"])
     if not 0 <= trainer["warmup_ratio"] <= 1:

@@ -101,6 +101,10 @@ def trial_trainable(cfg: dict[str, Any], trainable: Callable[..., None] | None =
     from trainers.trial import run_trial
 
     resources = {"cpu": cfg["resources"]["cpus_per_trial"], "gpu": cfg["resources"]["gpus_per_trial"]}
+    if workers_per_trial(cfg) > 1:
+        # The trial only drives a TorchTrainer whose workers hold the CPUs and GPUs; Ray needs some
+        # resource in a bundle, so the driver holds 1 MiB of Ray's memory resource and nothing else.
+        resources = tune.PlacementGroupFactory([{"memory": 2**20}])
     return tune.with_resources(tune.with_parameters(trainable or run_trial, base_config=cfg), resources)
 
 
@@ -142,7 +146,8 @@ def run(
             num_samples=prepared.search.num_samples,
             trial_name_creator=trial_name,
             trial_dirname_creator=trial_name,
-            reuse_actors=cfg["resources"]["reuse_workers"],
+            reuse_actors=cfg["resources"]["reuse_workers"] and workers_per_trial(cfg) == 1,
+            max_concurrent_trials=data_parallel_concurrency(cfg),
         ),
         run_config=tune.RunConfig(
             name=experiment,
@@ -165,6 +170,28 @@ def quiet_ray_trial_errors() -> None:
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
 
 
+def workers_per_trial(cfg: dict[str, Any]) -> int:
+    """Ray Train workers per trial (``resources.workers_per_trial``; 1: the trial trains in its own process)."""
+    return int(cfg["resources"].get("workers_per_trial") or 1)
+
+
+def data_parallel_concurrency(cfg: dict[str, Any]) -> int | None:
+    """How many data-parallel trials fit the cluster at once (None: single-process trials).
+
+    A data-parallel trial holds no resources itself (its Train workers do), so Tune alone would
+    start every trial and leave their worker groups waiting; this caps them at what fits.
+    """
+    import ray
+
+    workers = workers_per_trial(cfg)
+    if workers == 1:
+        return None
+    available = ray.cluster_resources()
+    fits = [int(float(available.get(name, 0)) // (workers * float(cfg["resources"][key])))
+            for key, name in (("cpus_per_trial", "CPU"), ("gpus_per_trial", "GPU")) if cfg["resources"][key]]
+    return max(1, min(fits)) if fits else None
+
+
 def check_cluster_resources(cfg: dict[str, Any]) -> None:
     """Reject a trial that asks for more than the whole cluster has, before it waits forever.
 
@@ -175,13 +202,14 @@ def check_cluster_resources(cfg: dict[str, Any]) -> None:
 
     available = ray.cluster_resources()
     for key, name in (("cpus_per_trial", "CPU"), ("gpus_per_trial", "GPU")):
-        wanted = float(cfg["resources"][key] or 0)
+        wanted = float(cfg["resources"][key] or 0) * workers_per_trial(cfg)
         has = float(available.get(name, 0))
         if wanted > has:
             raise ConfigError(
                 f"resources.{key}",
                 f"a trial asks for {wanted:g} {name} but the Ray cluster has {has:g} "
-                f"(cluster resources: CPU={available.get('CPU', 0):g}, GPU={available.get('GPU', 0):g})",
+                f"(cluster resources: CPU={available.get('CPU', 0):g}, GPU={available.get('GPU', 0):g})"
+                + (f"; {workers_per_trial(cfg)} workers per trial" if workers_per_trial(cfg) > 1 else ""),
                 value=wanted,
             )
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -31,6 +31,9 @@ from trainers.evaluation import EvalOutput, RegressionEvalOutput
 from trainers.modeling import freeze, load_tokenizer
 from trainers.optim import param_groups
 from trainers.tasks import Task, get_task
+
+if TYPE_CHECKING:
+    from trainers.distributed import DataParallel
 
 TRAINING_STATE_FILE = "training_state.pt"
 FAULTS = ("exception", "nan", "oom")
@@ -112,6 +115,7 @@ def fine_tune(
     on_evaluation: OnEvaluation,
     num_threads: int | None = None,
     resume: ResumeState | None = None,
+    distributed: DataParallel | None = None,
 ) -> FineTuneResult:
     """Fine-tune ``cfg['model']`` on ``cfg['data']`` for ``cfg['trainer']['task']`` with its hyperparameters.
 
@@ -121,6 +125,8 @@ def fine_tune(
             (with ``trainer.cv_folds``: once per fold, with the mean over the folds so far).
         num_threads: torch CPU threads; a trial sets it from its CPU share.
         resume: continue exactly where a checkpoint left off (same batches, same schedule).
+        distributed: this rank of a data-parallel trial (``resources.workers_per_trial`` > 1):
+            DDP and this rank's share of the batches.
 
     Raises:
         NonFiniteLossError: the loss became NaN or infinite.
@@ -137,7 +143,7 @@ def fine_tune(
         from trainers.cross_validation import cross_validate
 
         return cross_validate(cfg, task, splits, on_evaluation, resume)
-    return train_on_splits(cfg, task, splits, on_evaluation, resume)
+    return train_on_splits(cfg, task, splits, on_evaluation, resume, distributed)
 
 
 def train_on_splits(
@@ -146,6 +152,7 @@ def train_on_splits(
     splits: LabelledSplits,
     on_evaluation: OnEvaluation,
     resume: ResumeState | None = None,
+    distributed: DataParallel | None = None,
 ) -> FineTuneResult:
     """One training run on already loaded splits (the whole data, or one cross-validation fold)."""
     trainer, sweep = cfg["trainer"], cfg["sweep"]
@@ -169,12 +176,16 @@ def train_on_splits(
     freeze(model, trainer.get("freeze", "none"), trainer.get("freeze_layers", 0))
     model.to(device)
     forward_model = torch.compile(model, dynamic=True) if trainer.get("compile") else model
+    if distributed is not None:  # gradients averaged over the ranks; evaluation and saving use the bare model
+        forward_model = distributed.wrap(forward_model)
     collate = task.collator(tokenizer)
     generator = torch.Generator().manual_seed(trainer["seed"])
+    sampler = LengthGroupedSampler(trainer["batch_size"], lengths=[len(r["input_ids"]) for r in data.train_rows], generator=generator)
+    batching = {"batch_size": trainer["batch_size"], "sampler": sampler} if distributed is None else {
+        "batch_sampler": distributed.batches(sampler, trainer["batch_size"])}
     train_loader = DataLoader(
         data.train_rows,
-        batch_size=trainer["batch_size"],
-        sampler=LengthGroupedSampler(trainer["batch_size"], lengths=[len(r["input_ids"]) for r in data.train_rows], generator=generator),
+        **batching,
         collate_fn=collate,
         # its own generator: drawing the loader's base seed from the global RNG would shift the
         # dropout masks of a resumed run

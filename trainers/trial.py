@@ -32,6 +32,10 @@ def run_trial(params: dict[str, Any], base_config: dict[str, Any]) -> None:
     cfg = apply_params(base_config, params)
     resume = None
     checkpoint = tune.get_checkpoint()
+    if int(cfg["resources"].get("workers_per_trial") or 1) > 1:  # DDP over Ray Train workers, same values on every rank
+        from trainers.distributed import run_data_parallel
+
+        return run_data_parallel(cfg, checkpoint)
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             resume = ResumeState.load(directory)
