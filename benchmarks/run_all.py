@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "lcbench_fidelity": "benchmarks.lcbench_fidelity",
     "overhead": "benchmarks.overhead",
     "throughput": "benchmarks.throughput",
+    "finetune": "benchmarks.finetune",
 }
 
 

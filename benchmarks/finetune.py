@@ -1,0 +1,424 @@
+"""Real fine-tuning: SST-2 with all-MiniLM-L6-v2, hpo's grid and Optuna+ASHA sweeps against ``Trainer.hyperparameter_search``.
+
+Three methods at the same number of trials, over the same search space (learning rate and batch
+size), the same data slice, epochs, sequence length and dynamic padding:
+
+- ``grid``: an hpo sweep, ``searcher=grid scheduler=fifo``, a grid of exactly the trial count;
+- ``tpe_asha``: an hpo sweep, ``searcher=optuna scheduler=asha`` (hpo's shipped settings), the same
+  ranges as a log-uniform learning rate and a batch-size choice;
+- ``trainer``: ``transformers.Trainer.hyperparameter_search(backend="optuna")`` as its users write
+  it: ``DataCollatorWithPadding``, an evaluation every epoch, ``report_to="none"``, the same TPE
+  sampler settings as hpo's (Optuna's default pruner, ``MedianPruner``, left as it is).
+
+Reported per method: the best dev accuracy (the best evaluation of any trial, as hpo ranks
+trials), the compute (epochs run: the sum over trials of the epochs each trained, a stopped trial
+counting what it ran), the wall time, and the compute at which the method first reached the grid's
+best accuracy (evaluations taken in the order they happened).
+
+    python -m benchmarks.finetune            # the full benchmark (benchmarks/README.md)
+    python -m benchmarks.finetune --smoke    # a tiny BERT, 2 trials each, 1 epoch: checks the plumbing
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks import environment as recorded
+
+NAME = "finetune"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+METRIC = "eval/accuracy"
+TARGET_FRACTION = 1 / 3  # issue 7: hpo reaches grid's best with at most a third of grid's compute
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every method shares: model, data slice, epochs, trial count, the space and the seeds."""
+
+    model: str = "minilm"  # hpo model config option (hydra_conf/model/)
+    train_rows: int = 800  # sized so the three methods finish within an hour on 2 busy cores
+    eval_rows: int = 400
+    epochs: int = 3
+    trials: int = 6
+    max_seq_length: int = 128
+    learning_rates: tuple[float, ...] = (3e-5, 1e-4, 3e-4)  # the grid; the continuous range is [min, max]
+    batch_sizes: tuple[int, ...] = (16, 32)
+    seed: int = 42  # trainer.seed / TrainingArguments.seed: head initialisation, dropout, batch order
+    data_seed: int = 0  # sweep.seed: which SST-2 rows form the slice; also the searchers' seed
+    hpo_cpus_per_trial: int = 1  # hpo: 2 concurrent 1-CPU trials (searchers' max_concurrent: 2)
+    trainer_threads: int = 2  # Trainer: one trial at a time with both cores
+
+    def __post_init__(self) -> None:
+        if len(self.learning_rates) * len(self.batch_sizes) != self.trials:
+            raise ValueError(f"the grid has {len(self.learning_rates) * len(self.batch_sizes)} points, not {self.trials} trials")
+
+
+FULL = Settings()
+SMOKE = Settings(model="tiny_bert", train_rows=64, eval_rows=32, epochs=1, trials=2, max_seq_length=48,
+                 learning_rates=(1e-4, 3e-4), batch_sizes=(16,))
+
+
+@dataclass(frozen=True)
+class Method:
+    """One compared method."""
+
+    name: str
+    label: str
+    how: str
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("grid", "hpo grid", "`searcher=grid scheduler=fifo`"),
+    Method("tpe_asha", "hpo Optuna TPE + ASHA", "`searcher=optuna scheduler=asha`"),
+    Method("trainer", "Trainer.hyperparameter_search (Optuna)", "`backend=\"optuna\"`, sequential"),
+)}
+HPO_OVERRIDES = {"grid": ["searcher=grid", "scheduler=fifo"], "tpe_asha": ["searcher=optuna", "scheduler=asha"]}
+
+
+# ----------------------------------------------------------------------------- hpo sweeps
+
+
+def search_space(method: str, s: Settings) -> dict[str, Any]:
+    """hpo's YAML search space: the grid itself, or the same ranges for the model-based searcher."""
+    if method == "grid":
+        return {"trainer": {"learning_rate": {"type": "grid", "values": list(s.learning_rates)},
+                            "batch_size": {"type": "grid", "values": list(s.batch_sizes)}}}
+    return {"trainer": {"learning_rate": {"type": "loguniform", "low": min(s.learning_rates), "high": max(s.learning_rates)},
+                        "batch_size": {"type": "choice", "values": list(s.batch_sizes)}}}
+
+
+def base_overrides(s: Settings) -> list[str]:
+    """The settings every method shares, as hpo config overrides."""
+    return [
+        "logger=none", f"model={s.model}", "data=sst2", f"data.max_train_samples={s.train_rows}",
+        f"data.max_eval_samples={s.eval_rows}", f"trainer.epochs={s.epochs}", f"trainer.max_seq_length={s.max_seq_length}",
+        f"trainer.seed={s.seed}", f"sweep.seed={s.data_seed}", f"sweep.num_trials={s.trials}",
+        f"resources.cpus_per_trial={s.hpo_cpus_per_trial}",
+    ]
+
+
+def hpo_config(method: str, s: Settings, sweep_dir: Path, reuse_workers: bool = False) -> dict[str, Any]:
+    """The resolved sweep config of one hpo method, composed from hpo's own config files."""
+    from search.compose import compose_config
+    from search.schema import resolve
+
+    cfg = resolve(compose_config("demo", [*base_overrides(s), *HPO_OVERRIDES[method]]))
+    cfg["search_space"] = search_space(method, s)
+    cfg["sweep"].update(name=f"{NAME}-{method}", output_dir=str(sweep_dir))
+    cfg["resources"]["reuse_workers"] = reuse_workers
+    return cfg
+
+
+def run_hpo(method: str, s: Settings, workdir: Path, reuse_workers: bool = False) -> dict[str, Any]:
+    """One hpo sweep, as ``hpo sweep`` runs it; returns its trials with their per-epoch histories."""
+    from search.sweep import prepare_resolved, run
+
+    prepared = prepare_resolved(hpo_config(method, s, workdir / method, reuse_workers))
+    started = time.monotonic()
+    run(prepared, verbose=False)
+    wall = time.monotonic() - started
+    return {"wall_seconds": round(wall, 1), "trials": hpo_trials(prepared.sweep_dir), "scheduler": prepared.config["scheduler"],
+            "searcher": prepared.config["searcher"]}
+
+
+def hpo_trials(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Every trial of a finished sweep: parameters, status and each evaluation with its time.
+
+    Status and parameters come from hpo's export reader (``collect_trials``); the per-epoch
+    history from Ray Tune's result reader, each row stamped by Ray with the wall-clock second it
+    was reported.
+    """
+    from ray.tune import ExperimentAnalysis, ResultGrid
+
+    from search.export import collect_trials
+    from search.sweep import experiment_dirs
+
+    records = {r.trial_id: r for r in collect_trials(sweep_dir, METRIC, "max")}
+    trials = []
+    for directory in experiment_dirs(sweep_dir):
+        analysis = ExperimentAnalysis(str(directory), default_metric=METRIC, default_mode="max")
+        for trial, result in zip(analysis.trials, ResultGrid(analysis), strict=True):
+            history = result.metrics_dataframe
+            rows = [] if history is None else history.dropna(subset=[METRIC]).to_dict("records")
+            record = records[trial.trial_id]
+            trials.append({
+                "trial": trial.trial_id,
+                "params": {k.rsplit(".", 1)[-1]: v for k, v in record.params.items()},
+                "status": record.status,
+                "evaluations": [{"epoch": float(r["epoch"]), "accuracy": float(r[METRIC]), "time": float(r["timestamp"])} for r in rows],
+            })
+    return sorted(trials, key=lambda t: t["evaluations"][0]["time"] if t["evaluations"] else math.inf)
+
+
+# ----------------------------------------------------------------------------- Trainer.hyperparameter_search
+
+
+def run_trainer(s: Settings, workdir: Path) -> dict[str, Any]:
+    """``Trainer.hyperparameter_search`` with Optuna on the same rows, model, tokenizer and epochs.
+
+    hpo's data loader and model builder load the same slice and the same pretrained encoder with a
+    new head, so only the search and the training loop differ.
+    """
+    import numpy as np
+    import optuna
+    import torch
+    from sklearn.metrics import accuracy_score
+    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+    from transformers import logging as hf_logging
+
+    from search.compose import compose_config
+    from search.schema import resolve
+    from trainers.data import load_splits
+    from trainers.modeling import build_classifier, load_tokenizer
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    torch.set_num_threads(s.trainer_threads)
+    cfg = resolve(compose_config("demo", base_overrides(s)))
+    splits = load_splits(cfg["data"], seed=cfg["sweep"]["seed"])
+    tokenizer = load_tokenizer(cfg["model"])
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        return tokenizer(batch["text"], truncation=True, max_length=s.max_seq_length)
+
+    train, evaluation = (split.map(encode, batched=True) for split in (splits.train, splits.eval))
+    trials: list[dict[str, Any]] = []
+
+    def hp_space(trial: optuna.Trial) -> dict[str, Any]:
+        values = {
+            "learning_rate": trial.suggest_float("learning_rate", min(s.learning_rates), max(s.learning_rates), log=True),
+            "per_device_train_batch_size": trial.suggest_categorical("per_device_train_batch_size", list(s.batch_sizes)),
+        }
+        if not trials or trials[-1]["trial"] != trial.number:  # Trainer calls hp_space once per trial
+            trials.append({"trial": trial.number, "params": {"learning_rate": values["learning_rate"],
+                                                             "batch_size": values["per_device_train_batch_size"]},
+                           "status": "finished", "evaluations": []})
+        return values
+
+    class History(TrainerCallback):
+        """Each evaluation of the running trial, stamped like Ray stamps hpo's."""
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any) -> None:
+            trials[-1]["evaluations"].append({"epoch": float(state.epoch), "accuracy": float(metrics["eval_accuracy"]), "time": time.time()})
+
+    def compute_metrics(prediction: Any) -> dict[str, float]:
+        return {"accuracy": float(accuracy_score(prediction.label_ids, np.argmax(prediction.predictions, axis=-1)))}
+
+    trainer_cfg = cfg["trainer"]
+    args = TrainingArguments(
+        output_dir=str(workdir / "trainer"), num_train_epochs=s.epochs, per_device_eval_batch_size=trainer_cfg["eval_batch_size"],
+        weight_decay=trainer_cfg["weight_decay"], warmup_steps=0, lr_scheduler_type=trainer_cfg["lr_scheduler"],
+        max_grad_norm=trainer_cfg["max_grad_norm"], seed=s.seed, eval_strategy="epoch", save_strategy="no",
+        logging_strategy="no", report_to="none", disable_tqdm=True, use_cpu=True, dataloader_num_workers=0,
+    )
+    trainer = Trainer(
+        model_init=lambda trial=None: build_classifier(cfg["model"], splits.label_names, trainer_cfg["dropout"]),
+        args=args, train_dataset=train, eval_dataset=evaluation, data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer, compute_metrics=compute_metrics, callbacks=[History()],
+    )
+    trainer.remove_callback(PrinterCallback)  # disable_tqdm's stand-in prints every evaluation
+    started = time.monotonic()
+    best = trainer.hyperparameter_search(
+        hp_space=hp_space, compute_objective=lambda metrics: metrics["eval_accuracy"], n_trials=s.trials,
+        direction="maximize", backend="optuna",
+        # the same TPE settings as hpo's searcher=optuna (hydra_conf/searcher/optuna.yaml)
+        sampler=optuna.samplers.TPESampler(n_startup_trials=cfg["searcher"]["n_startup_trials"], seed=s.data_seed),
+    )
+    wall = time.monotonic() - started
+    for trial in trials:
+        if len(trial["evaluations"]) < s.epochs:
+            trial["status"] = "stopped"  # pruned by Optuna's default MedianPruner
+    return {"wall_seconds": round(wall, 1), "trials": trials,
+            "trainer_best_run": {"trial": best.run_id, "objective": best.objective, "params": best.hyperparameters},
+            "pruner": "optuna.pruners.MedianPruner (Optuna's default)"}
+
+
+# ----------------------------------------------------------------------------- analysis
+
+
+def evaluations_in_order(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every evaluation of a method in the order it happened (ties: the earlier trial first).
+
+    Each evaluation ends one epoch of training, so the n-th evaluation is the moment n epochs
+    of compute had been spent.
+    """
+    flat = [{"trial": t["trial"], **e, "order": (e["time"], i, j)} for i, t in enumerate(trials) for j, e in enumerate(t["evaluations"])]
+    flat.sort(key=lambda e: e["order"])
+    return [{k: v for k, v in e.items() if k != "order"} for e in flat]
+
+
+def anytime(trials: list[dict[str, Any]]) -> list[float]:
+    """Best dev accuracy so far after each epoch of compute."""
+    best, curve = -math.inf, []
+    for e in evaluations_in_order(trials):
+        best = max(best, e["accuracy"])
+        curve.append(best)
+    return curve
+
+
+def epochs_to_reach(curve: list[float], target: float) -> int | None:
+    """Epochs of compute after which a curve first reaches ``target`` (None: never)."""
+    return next((n for n, value in enumerate(curve, start=1) if value >= target - 1e-12), None)
+
+
+def summarise(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per method: best accuracy, epochs run, wall time, epochs to reach grid's best; the target."""
+    curves = {m: anytime(r["trials"]) for m, r in runs.items()}
+    grid_best = curves["grid"][-1] if curves.get("grid") else None
+    grid_epochs = len(curves.get("grid", []))
+    summary: dict[str, Any] = {"grid_best": grid_best, "grid_epochs": grid_epochs, "methods": {}}
+    for m, r in runs.items():
+        reach = epochs_to_reach(curves[m], grid_best) if grid_best is not None else None
+        summary["methods"][m] = {
+            "best_accuracy": curves[m][-1] if curves[m] else None,
+            "epochs_run": len(curves[m]),
+            "trials": len(r["trials"]),
+            "trials_stopped_early": sum(t["status"] == "stopped" for t in r["trials"]),
+            "wall_seconds": r["wall_seconds"],
+            "epochs_to_reach_grid_best": reach,
+            "fraction_of_grid_compute_to_reach": round(reach / grid_epochs, 4) if reach and grid_epochs else None,
+            "anytime_curve": curves[m],
+        }
+    if "tpe_asha" in runs and grid_best is not None:
+        reach = summary["methods"]["tpe_asha"]["epochs_to_reach_grid_best"]
+        summary["target"] = {
+            "hpo_tpe_asha_reaches_grid_best_within_third_of_grid_compute": {
+                "epochs_to_reach": reach, "allowed_epochs": grid_epochs * TARGET_FRACTION,
+                "met": reach is not None and reach <= grid_epochs * TARGET_FRACTION,
+            }
+        }
+    return summary
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+def environment(s: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    """Machine, versions, settings, seeds and the command, so a result can be reproduced."""
+    return {
+        "machine": recorded.machine(),
+        "versions": recorded.versions("hpo", "torch", "transformers", "accelerate", "ray", "optuna", "datasets"),
+        "git_commit": recorded.git_commit() if hasattr(recorded, "git_commit") else None,
+        "settings": asdict(s),
+        "smoke": args.smoke,
+        "command": " ".join(["python -m benchmarks.finetune", *args.argv]),
+    }
+
+
+def fmt_pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The Markdown report: settings, the comparison table, the target and every trial."""
+    env, summ = result["environment"], result["summary"]
+    s = env["settings"]
+    lines = [
+        "# Real fine-tuning: SST-2 with all-MiniLM-L6-v2" if s["model"] == "minilm" else f"# Real fine-tuning (smoke, model {s['model']})",
+        "",
+        f"{s['train_rows']} SST-2 training sentences and {s['eval_rows']} validation sentences (slice seed {s['data_seed']}), "
+        f"model `{s['model']}`, {s['epochs']} epochs, {s['trials']} trials per method, max_seq_length {s['max_seq_length']} with "
+        f"dynamic padding, training seed {s['seed']}. Space: learning rate {min(s['learning_rates']):g} to {max(s['learning_rates']):g} "
+        f"(grid {', '.join(f'{v:g}' for v in s['learning_rates'])}), batch size {', '.join(map(str, s['batch_sizes']))}. "
+        f"hpo: {s['hpo_cpus_per_trial']} CPU per trial, 2 trials at once; Trainer: one trial at a time with {s['trainer_threads']} threads. "
+        f"Machine: {env['machine']['platform']}, {env['machine']['cpu_count']} CPUs. "
+        + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+        + f". Command: `{env['command']}`.",
+        "",
+        *([] if result.get("complete", True) else ["**Incomplete run**: only the methods below had finished when this was written.", ""]),
+        "| method | config | trials (stopped early) | best dev accuracy (%) | compute (epochs run) | epochs to reach grid's best | wall time (min) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for m, r in summ["methods"].items():
+        reach = r["epochs_to_reach_grid_best"]
+        reach_text = "not reached" if reach is None else f"{reach} ({r['fraction_of_grid_compute_to_reach']:.0%} of grid's)"
+        lines.append(f"| {METHODS[m].label} | {METHODS[m].how} | {r['trials']} ({r['trials_stopped_early']}) | {fmt_pct(r['best_accuracy'])} "
+                     f"| {r['epochs_run']} | {reach_text} | {r['wall_seconds'] / 60:.1f} |")
+    if t := summ.get("target", {}).get("hpo_tpe_asha_reaches_grid_best_within_third_of_grid_compute"):
+        needs = "does not reach it" if t["epochs_to_reach"] is None else f"reaches it after {t['epochs_to_reach']} epochs"
+        lines += ["", f"Target (hpo's Optuna + ASHA reaches grid's best, {fmt_pct(summ['grid_best'])}%, with at most a third of grid's "
+                      f"{summ['grid_epochs']} epochs, i.e. {t['allowed_epochs']:g}): **{'met' if t['met'] else 'missed'}** (it {needs})."]
+    lines += ["", "Wall times are noisy: the 2 cores were shared with other work while this ran (load averages in the JSON); "
+                  "compute in epochs is the fair measure.", "", "Every trial (dev accuracy % after each epoch):", "",
+              "| method | trial | learning rate | batch size | status | accuracy per epoch |", "|---|---|---|---|---|---|"]
+    for m, run in result["runs"].items():
+        for t in run["trials"]:
+            accs = ", ".join(fmt_pct(e["accuracy"]) for e in t["evaluations"])
+            lines.append(f"| {METHODS[m].label} | {t['trial']} | {t['params']['learning_rate']:.3g} | {t['params']['batch_size']} | {t['status']} | {accs} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(result: dict[str, Any], out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / f"{NAME}.json", "md": out / f"{NAME}.md"}
+    paths["json"].write_text(json.dumps(result, indent=1))
+    paths["md"].write_text(markdown(result))
+    return paths
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.finetune", description=__doc__.splitlines()[0])
+    p.add_argument("--smoke", action="store_true", help="tiny BERT, 64 rows, 2 trials per method, 1 epoch: checks the plumbing")
+    p.add_argument("--train-rows", type=int, default=None, help=f"SST-2 training rows (default {FULL.train_rows})")
+    p.add_argument("--eval-rows", type=int, default=None, help=f"SST-2 validation rows (default {FULL.eval_rows})")
+    p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    p.add_argument("--out", type=Path, default=None, help="default: benchmarks/results (smoke: benchmarks/results/smoke)")
+    args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.out = args.out or (RESULTS_DIR / "smoke" if args.smoke else RESULTS_DIR)  # a smoke run never replaces a result
+    return args
+
+
+def settings(args: argparse.Namespace) -> Settings:
+    s = SMOKE if args.smoke else FULL
+    return replace(s, train_rows=args.train_rows or s.train_rows, eval_rows=args.eval_rows or s.eval_rows)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Path]:
+    """Run the methods one after the other and write the JSON and Markdown; returns their paths."""
+    import ray
+
+    args = parse_args(argv)
+    s = settings(args)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    started_ray = not ray.is_initialized()
+    workdir = Path(tempfile.mkdtemp(prefix="hpo-bench-finetune-"))
+    runs: dict[str, dict[str, Any]] = {}
+    paths: dict[str, Path] = {}
+    try:
+        for name in args.methods:
+            load = os.getloadavg()
+            print(f"-- {name} (load {load[0]:.1f})", flush=True)
+            runs[name] = run_trainer(s, workdir) if name == "trainer" else run_hpo(name, s, workdir, reuse_workers=args.smoke)
+            runs[name]["load_1min"] = [round(load[0], 2), round(os.getloadavg()[0], 2)]
+            epochs = sum(len(t["evaluations"]) for t in runs[name]["trials"])
+            print(f"-- {name}: {epochs} epochs, best {max((e['accuracy'] for t in runs[name]['trials'] for e in t['evaluations']), default=None)}, "
+                  f"{runs[name]['wall_seconds']:.0f}s", flush=True)
+            # written after every method, so an interrupted run still leaves the methods it finished
+            result = {"benchmark": NAME, "environment": environment(s, args), "summary": summarise(runs), "runs": runs,
+                      "complete": len(runs) == len(args.methods)}
+            paths = write(result, args.out)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if started_ray and ray.is_initialized():
+            ray.shutdown()
+    print(paths["md"].read_text())
+    return paths
+
+
+if __name__ == "__main__":
+    main()
