@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 
@@ -31,3 +32,16 @@ def versions(*dists: str) -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             found[dist] = None
     return found
+
+
+def git_commit() -> str | None:
+    """The checkout's commit, with ``+dirty`` when tracked files differ from it (None outside git)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty.strip() else "")
