@@ -34,14 +34,20 @@ def resume(sweep_dir: str | Path, verbose: bool = True) -> Path:
     """
     from ray import tune
 
+    from search.storage import mirror_experiments, run_storage
+
     sweep_dir = Path(sweep_dir).resolve()
     cfg = load_sweep_config(sweep_dir)
+    mirror_experiments(cfg, sweep_dir, TRIALS_DIR)  # with sweep.storage_path, the state lives there
     dirs = experiment_dirs(sweep_dir)
-    if not dirs or not tune.Tuner.can_restore(str(dirs[-1])):
+    storage_path, filesystem = run_storage(cfg, sweep_dir)
+    path = str(dirs[-1]) if dirs and filesystem is None else f"{storage_path.rstrip('/')}/{dirs[-1].name}" if dirs else ""
+    if not dirs or not tune.Tuner.can_restore(path, storage_filesystem=filesystem):
         raise ConfigError("sweep_dir", "nothing to resume: no Ray Tune experiment state in this folder", value=str(sweep_dir))
     init_ray(cfg)
     tuner = tune.Tuner.restore(
-        str(dirs[-1]),
+        path,
+        storage_filesystem=filesystem,
         trainable=trial_trainable(cfg),
         resume_unfinished=True,
         resume_errored=False,
@@ -53,6 +59,7 @@ def resume(sweep_dir: str | Path, verbose: bool = True) -> Path:
         run_config.callbacks.insert(0, ProgressCallback(cfg["sweep"]["metric"], cfg["sweep"]["mode"]))
     quiet_ray_trial_errors()
     tuner.fit()
+    mirror_experiments(cfg, sweep_dir, dirs[-1].name)
     return sweep_dir
 
 

@@ -182,6 +182,7 @@ class SweepSchema:
     seed: int = 0
     max_failures: int = 0
     output_dir: str = "outputs"
+    storage_path: str | None = None
 
 
 GROUP_SCHEMAS: dict[str, type] = {

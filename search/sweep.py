@@ -51,6 +51,10 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
     search = build_search(cfg["searcher"], params, cfg["sweep"])
     scheduler = build_scheduler(cfg["scheduler"])
     check_inputs(cfg)
+    if cfg["sweep"].get("storage_path"):
+        from search.storage import open_storage
+
+        open_storage(cfg["sweep"]["storage_path"])
     sweep_dir = Path(cfg["sweep"]["output_dir"]).expanduser().resolve()
     cfg["sweep"]["output_dir"] = str(sweep_dir)
     if cfg["logger"].get("group") is None:  # unique per sweep, kept in config.yaml for resumes
@@ -126,6 +130,8 @@ def run(
     """
     from ray import tune
 
+    from search.storage import mirror_experiments, run_storage
+
     cfg, sweep_dir = prepared.config, prepared.sweep_dir
     sweep_dir.mkdir(parents=True, exist_ok=True)
     if experiment == TRIALS_DIR:  # an extension keeps the sweep's config as it was
@@ -135,6 +141,7 @@ def run(
     metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
     callbacks = [ProgressCallback(metric, mode)] if verbose else []
     callbacks += build_logger_callbacks(cfg, sweep_dir=str(sweep_dir))
+    storage_path, storage_filesystem = run_storage(cfg, sweep_dir)
     tuner = tune.Tuner(
         trial_trainable(cfg, trainable),
         param_space=prepared.search.param_space,
@@ -151,7 +158,8 @@ def run(
         ),
         run_config=tune.RunConfig(
             name=experiment,
-            storage_path=str(sweep_dir),
+            storage_path=storage_path,
+            storage_filesystem=storage_filesystem,
             callbacks=callbacks,
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=cfg["sweep"]["max_failures"]),
@@ -162,6 +170,7 @@ def run(
     )
     quiet_ray_trial_errors()
     tuner.fit()
+    mirror_experiments(cfg, sweep_dir, experiment)
     return sweep_dir
 
 

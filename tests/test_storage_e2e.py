@@ -1,0 +1,49 @@
+"""sweep.storage_path: trial results written through pyarrow to a URI, copied back for export and resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from transformers import AutoModelForSequenceClassification
+
+from search.errors import ConfigError
+from search.export import export
+from search.resume import resume
+from search.sweep import prepare, run
+from tests.conftest import TINY_SST2
+
+SMALL = [*TINY_SST2, "data.max_train_samples=96", "data.max_eval_samples=48", "logger=none", "trainer.epochs=1",
+         "scheduler=fifo", "resources.reuse_workers=true"]
+
+
+@pytest.mark.parametrize(("uri", "reason"), [
+    ("nosuch://bucket/sweeps", "not a storage URI"),
+    ("relative/folder", "not a storage URI"),
+])
+def test_a_bad_storage_path_is_named(uri: str, reason: str, out_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=rf"sweep.storage_path: {reason}"):
+        prepare("demo", [*SMALL, f"sweep.storage_path={uri}", f"sweep.output_dir={out_dir}"])
+
+
+@pytest.mark.slow
+def test_results_go_to_the_uri_and_come_back_for_export_and_resume(ray_session, tmp_path: Path) -> None:
+    remote, out = tmp_path / "bucket" / "sweeps", tmp_path / "sweep"
+    prepared = prepare("demo", [*SMALL, "searcher=random", "sweep.num_trials=2", f"sweep.storage_path=file://{remote}",
+                                f"sweep.output_dir={out}"])
+    summary = export(run(prepared, verbose=False))
+    assert [r.status for r in summary.records] == ["finished", "finished"]
+    # Ray wrote the experiment and the checkpoints through pyarrow at the URI ...
+    assert list((remote / "trials").glob("experiment_state-*.json"))
+    assert len(list((remote / "trials").glob("trial_*/checkpoint_*/model.safetensors"))) == 2
+    # ... and the sweep folder holds the copy the leaderboard and export read
+    assert all(str(r.path).startswith(str(out / "trials")) for r in summary.records)
+    assert AutoModelForSequenceClassification.from_pretrained(out / "best" / "checkpoint").num_labels == 2
+
+    # resume restores the experiment from the URI: both trials are done, none runs again
+    resume(out, verbose=False)
+    again = export(out)
+    assert sorted(r.trial_id for r in again.records) == sorted(r.trial_id for r in summary.records)
+    for record in again.records:  # one evaluation each, as before the resume
+        assert [json.loads(line)["epoch"] for line in (record.path / "result.json").read_text().splitlines()] == [1.0]
