@@ -494,6 +494,13 @@ def timed_run(method: str, trials: int, seed: int, reuse: bool, log: Path) -> di
             "gaps": gaps(child["trials"]), "actors": child["actors"], "trials_run": len(child["trials"])}
 
 
+def command() -> str:
+    """The command line that ran this benchmark (``benchmarks.run_all`` passes its arguments on)."""
+    module = Path(sys.argv[0]).stem
+    module = "benchmarks" if module == "__main__" and Path(sys.argv[0]).parent.name == "benchmarks" else f"benchmarks.{module}"
+    return " ".join([f"python -m {module}", *sys.argv[1:]])
+
+
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Every setting and count, plain then hpo, repeated; returns the result :func:`write` saves."""
     args.out.mkdir(parents=True, exist_ok=True)
@@ -529,7 +536,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "optuna_startup_trials": STARTUP_TRIALS,
             "asha": ASHA,
             "smoke": args.smoke,
-            "command": " ".join(["python -m benchmarks.overhead", *sys.argv[1:]]),
+            "command": command(),
         },
         "settings": settings,
         "runs": runs,
