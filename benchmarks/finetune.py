@@ -375,6 +375,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--smoke", action="store_true", help="tiny BERT, 64 rows, 2 trials per method, 1 epoch: checks the plumbing")
     p.add_argument("--train-rows", type=int, default=None, help=f"SST-2 training rows (default {FULL.train_rows})")
     p.add_argument("--eval-rows", type=int, default=None, help=f"SST-2 validation rows (default {FULL.eval_rows})")
+    p.add_argument("--seed", type=int, default=None, help=f"slice and searcher seed, sweep.seed (default {FULL.data_seed})")
     p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     p.add_argument("--out", type=Path, default=None, help="default: benchmarks/results (smoke: benchmarks/results/smoke)")
     args = p.parse_args(argv)
@@ -385,7 +386,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def settings(args: argparse.Namespace) -> Settings:
     s = SMOKE if args.smoke else FULL
-    return replace(s, train_rows=args.train_rows or s.train_rows, eval_rows=args.eval_rows or s.eval_rows)
+    return replace(s, train_rows=args.train_rows or s.train_rows, eval_rows=args.eval_rows or s.eval_rows,
+                   data_seed=s.data_seed if args.seed is None else args.seed)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Path]:
