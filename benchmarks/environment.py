@@ -45,3 +45,14 @@ def git_commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return commit + ("+dirty" if dirty.strip() else "")
+
+
+def write_results(name: str, result: dict[str, Any], markdown: str, out: Path) -> dict[str, Path]:
+    """``<name>.json`` and ``<name>.md`` into ``out``: every benchmark publishes the same pair."""
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / f"{name}.json", "md": out / f"{name}.md"}
+    paths["json"].write_text(json.dumps(result, indent=1))
+    paths["md"].write_text(markdown)
+    return paths

@@ -22,7 +22,6 @@ best accuracy (evaluations taken in the order they happened).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shutil
@@ -360,11 +359,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def write(result: dict[str, Any], out: Path) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / f"{NAME}.json", "md": out / f"{NAME}.md"}
-    paths["json"].write_text(json.dumps(result, indent=1))
-    paths["md"].write_text(markdown(result))
-    return paths
+    return recorded.write_results(NAME, result, markdown(result), out)
 
 
 # ----------------------------------------------------------------------------- CLI

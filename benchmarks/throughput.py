@@ -27,7 +27,6 @@ barrier; total samples/s over both).
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import signal
@@ -423,11 +422,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def write(result: dict[str, Any], out: Path) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / f"{NAME}.json", "md": out / f"{NAME}.md"}
-    paths["json"].write_text(json.dumps(result, indent=1))
-    paths["md"].write_text(markdown(result))
-    return paths
+    return recorded.write_results(NAME, result, markdown(result), out)
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
