@@ -504,8 +504,9 @@ def command() -> str:
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Every setting and count, plain then hpo, repeated; returns the result :func:`write` saves."""
     args.out.mkdir(parents=True, exist_ok=True)
-    log = args.out / f"{NAME}.log"
+    log = Path(tempfile.gettempdir()) / f"hpo-{NAME}.log"  # every run's output; not a result to keep
     log.write_text("")
+    print(f"run output: {log}", flush=True)
     plan = {"reused": args.trials, "fresh": args.fresh_trials}
     runs: list[dict[str, Any]] = []
     started = time.monotonic()
