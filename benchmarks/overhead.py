@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.environment import machine, versions
+from benchmarks.environment import machine, versions, write_results
 
 NAME = "overhead"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -446,11 +446,7 @@ def _opt(value: float | None) -> str:
 
 def write(result: dict[str, Any], out: Path) -> dict[str, Path]:
     """JSON and Markdown into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / f"{NAME}.json", "md": out / f"{NAME}.md"}
-    paths["json"].write_text(json.dumps(result, indent=1))
-    paths["md"].write_text(markdown(result))
-    return paths
+    return write_results(NAME, result, markdown(result), out)
 
 
 # ----------------------------------------------------------------------------- CLI
