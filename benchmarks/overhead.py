@@ -15,7 +15,7 @@ its worker process was created, when the trial function started and when it repo
 time between trials can be split into Ray's scheduling and the new worker's start-up.
 
     python -m benchmarks.overhead            # 50, 100, 200, 400 trials (benchmarks/README.md)
-    python -m benchmarks.overhead --smoke    # 4 and 8 trials: checks the plumbing
+    python -m benchmarks.overhead --smoke    # 3 and 6 trials: checks the plumbing
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from benchmarks.environment import machine, versions, write_results
 NAME = "overhead"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TRIAL_COUNTS = (50, 100, 200, 400)
-SMOKE_COUNTS = (4, 8)
+SMOKE_COUNTS = (3, 6)
 FRESH_COUNTS = (50, 100)  # fresh workers cost ~1.5 s a trial: fewer counts
-SMOKE_FRESH_COUNTS = (4,)
+SMOKE_FRESH_COUNTS = (2,)
 # hpo's shipped default sweep (sweeps/demo.yaml) reuses trial workers: Ray's reuse_actors=True.
 # Ray's own default is a fresh worker per trial (resources.reuse_workers=false in hpo).
 SETTINGS = {"reused": True, "fresh": False}
@@ -454,9 +454,9 @@ def write(result: dict[str, Any], out: Path) -> dict[str, Path]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__.splitlines()[0])
-    p.add_argument("--smoke", action="store_true", help="4 and 8 trials (fresh workers: 4), one repeat: checks the plumbing")
-    p.add_argument("--trials", type=int, nargs="+", default=None, help="trial counts with reused workers; default 50 100 200 400 (smoke: 4 8)")
-    p.add_argument("--fresh-trials", type=int, nargs="*", default=None, help="trial counts with a fresh worker per trial; default 50 100 (smoke: 4)")
+    p.add_argument("--smoke", action="store_true", help="3 and 6 trials (fresh workers: 2), one repeat: checks the plumbing")
+    p.add_argument("--trials", type=int, nargs="+", default=None, help="trial counts with reused workers; default 50 100 200 400 (smoke: 3 6)")
+    p.add_argument("--fresh-trials", type=int, nargs="*", default=None, help="trial counts with a fresh worker per trial; default 50 100 (smoke: 2)")
     p.add_argument("--repeats", type=int, default=1, help="interleaved plain/hpo pairs per trial count")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="default: benchmarks/results (smoke: benchmarks/results/smoke)")

@@ -1,7 +1,7 @@
 """The overhead benchmark's smoke mode: hpo and plain Ray Tune both run end to end, and the report is whole.
 
-The benchmark itself is not part of the suite (tens of minutes); its smoke mode runs 4 and 8
-trials with reused workers and 4 with fresh ones, each run a real ``hpo``-style sweep or plain
+The benchmark itself is not part of the suite (tens of minutes); its smoke mode runs 3 and 6
+trials with reused workers and 2 with fresh ones, each run a real ``hpo``-style sweep or plain
 Ray Tune script in its own process, through the same code path as the full benchmark.
 """
 
