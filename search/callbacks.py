@@ -7,11 +7,9 @@ import sys
 import time
 from typing import Any, TextIO
 
-from ray.air.integrations.wandb import WandbLoggerCallback
 from ray.tune import Callback
 
-from search.params import apply_params
-from trainers.loop import is_better
+from trainers.ranking import is_better
 
 
 def outcome(ray_status: str, last_result: dict[str, Any] | None) -> str:
@@ -100,31 +98,6 @@ def wandb_mode(configured: str) -> str:
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
 
-class TrialRunsCallback(WandbLoggerCallback):
-    """Ray's W&B logger with each run's config being the trial's full resolved config.
-
-    Ray's callback logs only the sampled values as the run config; users comparing runs in W&B
-    also want the model, data and fixed settings, with the sampled values applied in place.
-    """
-
-    def __init__(self, base_config: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.base_config = base_config
-
-    def setup(self, *args: Any, **kwargs: Any) -> None:
-        # Ray insists on an API key even for offline runs; offline needs none.
-        if self.kwargs.get("mode") in ("offline", "disabled"):
-            return
-        super().setup(*args, **kwargs)
-
-    def _start_logging_actor(self, trial: Any, exclude_results: list[str], **wandb_init_kwargs: Any) -> None:
-        config = apply_params(self.base_config, trial.config)
-        config["trial_id"] = trial.trial_id
-        config["params"] = dict(trial.config)
-        wandb_init_kwargs["config"] = config
-        super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs)
-
-
 def wandb_destination(logger: dict[str, Any]) -> dict[str, Any]:
     """Where the sweep's W&B runs go: project, entity, group and mode, with ``WANDB_PROJECT`` and
     ``WANDB_ENTITY`` taking precedence over the config. One place, so the trial runs and the
@@ -142,4 +115,6 @@ def build_logger_callbacks(cfg: dict[str, Any], sweep_dir: str) -> list[Callback
     logger = cfg["logger"]
     if logger["name"] == "none":
         return []
+    from search.wandb_runs import TrialRunsCallback  # imports wandb: only when W&B logs
+
     return [TrialRunsCallback(base_config=cfg, **wandb_destination(logger), dir=sweep_dir, job_type="trial")]

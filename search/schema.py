@@ -12,19 +12,24 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
-from transformers import SchedulerType
 
 from search.errors import ConfigError
 from search.schedulers import SCHEDULERS
 from search.searchers import OPTUNA_SAMPLERS, SEARCHERS
 from search.space import Param, parse_space
-from trainers.cleaning import DEDUP
-from trainers.data import FORMATS
-from trainers.imbalance import CLASS_WEIGHTS, RESAMPLING
-from trainers.loop import FAULTS, PRECISIONS
-from trainers.metrics import AVERAGES, BUILTIN_METRICS
-from trainers.modeling import FREEZE_CHOICES, INITS
-from trainers.tasks import TASKS
+from trainers.options import (
+    AVERAGES,
+    BUILTIN_METRICS,
+    CLASS_WEIGHTS,
+    DEDUP,
+    FAULTS,
+    FORMATS,
+    FREEZE_CHOICES,
+    INITS,
+    PRECISIONS,
+    RESAMPLING,
+    TASK_METRICS,
+)
 
 LOGGERS = ("wandb", "none")
 LOGGER_MODES = ("auto", "online", "offline")
@@ -242,7 +247,7 @@ def check(cfg: dict[str, Any]) -> list[Param]:
     Raises:
         ConfigError: the first problem found.
     """
-    _choice(cfg, "trainer.task", list(TASKS))
+    _choice(cfg, "trainer.task", list(TASK_METRICS))
     _choice(cfg, "model.init", INITS)
     _choice(cfg, "data.format", FORMATS)
     _choice(cfg, "searcher.name", SEARCHERS)
@@ -250,17 +255,16 @@ def check(cfg: dict[str, Any]) -> list[Param]:
     _choice(cfg, "logger.name", LOGGERS)
     _choice(cfg, "logger.mode", LOGGER_MODES)
     _choice(cfg, "sweep.mode", MODES)
-    _choice(cfg, "trainer.lr_scheduler", [s.value for s in SchedulerType])
     if cfg["trainer"].get("inject_fault") is not None:
         _choice(cfg, "trainer.inject_fault", FAULTS)
         _at_least(cfg, "trainer.inject_fault_at_step", 1)
     _at_least(cfg, "sweep.max_failures", 0)
     if cfg["searcher"]["name"] == "optuna":
         _choice(cfg, "searcher.sampler", OPTUNA_SAMPLERS)
-    task = TASKS[cfg["trainer"]["task"]]
+    task, task_metrics = cfg["trainer"]["task"], TASK_METRICS[cfg["trainer"]["task"]]
     for name in cfg["trainer"]["metrics"]:
-        if name not in task.metrics:
-            raise ConfigError("trainer.metrics", f"not a metric of task {task.name}", value=name, choices=task.metrics)
+        if name not in task_metrics:
+            raise ConfigError("trainer.metrics", f"not a metric of task {task}", value=name, choices=task_metrics)
     reported = [f"eval/{m}" for m in (*cfg["trainer"]["metrics"], *BUILTIN_METRICS)]
     if cfg["sweep"]["metric"] not in reported:
         raise ConfigError("sweep.metric", "not a metric the trials report (add it to trainer.metrics)",

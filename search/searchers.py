@@ -17,7 +17,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search.errors import ConfigError, unknown_name_error
 from search.space import Param, to_grid, to_optuna, to_ray
-from trainers.loop import is_better
+from trainers.ranking import is_better
 
 
 @dataclass

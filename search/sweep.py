@@ -63,17 +63,27 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
 
 
 def check_inputs(cfg: dict[str, Any]) -> None:
-    """Load the data and the model's config and tokenizer once, so a bad path fails here."""
-    from trainers.cross_validation import fold_indices
+    """Load the data and the model's config and tokenizer once, so a bad path fails here.
+
+    The checks that need transformers live here rather than in ``search.schema``, so commands
+    that only read a config or a sweep folder never pay for importing torch and transformers.
+    """
+    from transformers import SchedulerType
+
     from trainers.modeling import load_tokenizer
     from trainers.tasks import get_task
 
     trainer = cfg["trainer"]
+    schedulers = [s.value for s in SchedulerType]
+    if trainer["lr_scheduler"] not in schedulers:
+        raise ConfigError("trainer.lr_scheduler", "unknown option", value=trainer["lr_scheduler"], choices=schedulers)
     task = get_task(trainer["task"])
     splits = task.load_splits(cfg["data"], seed=cfg["sweep"]["seed"])
     task.check_model(cfg["model"], splits.label_names, trainer)
     load_tokenizer(cfg["model"])
     if trainer.get("cv_folds"):
+        from trainers.cross_validation import fold_indices
+
         fold_indices(splits, trainer["cv_folds"], stratify=task.labels == "classes", seed=trainer["seed"])
 
 
@@ -136,14 +146,16 @@ def trial_trainable(cfg: dict[str, Any], trainable: Callable[..., None] | None =
     """The trial function with the sweep's config bound and its resources attached."""
     from ray import tune
 
-    from trainers.trial import run_trial
+    if trainable is None:  # torch and transformers load in the trial workers, not here
+        from trainers.trial import run_trial
 
+        trainable = run_trial
     resources = {"cpu": cfg["resources"]["cpus_per_trial"], "gpu": cfg["resources"]["gpus_per_trial"]}
     if workers_per_trial(cfg) > 1:
         # The trial only drives a TorchTrainer whose workers hold the CPUs and GPUs; Ray needs some
         # resource in a bundle, so the driver holds 1 MiB of Ray's memory resource and nothing else.
         resources = tune.PlacementGroupFactory([{"memory": 2**20}])
-    return tune.with_resources(tune.with_parameters(trainable or run_trial, base_config=cfg), resources)
+    return tune.with_resources(tune.with_parameters(trainable, base_config=cfg), resources)
 
 
 def run(

@@ -37,6 +37,7 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["+trainer.epoch=3"], ["trainer.epoch", "unknown key", "epochs"]),
         (["trainer.learning_rate=-1"], ["trainer.learning_rate", "must be > 0"]),
         (["trainer.freeze=top"], ["trainer.freeze", "top", "none", "embeddings", "all_but_head"]),
+        (["trainer.lr_scheduler=cosine_annealing"], ["trainer.lr_scheduler", "cosine_annealing", "linear", "cosine", "constant_with_warmup"]),
         (["trainer.label_smoothing=1.5"], ["trainer.label_smoothing", "[0, 1)"]),
         (["sweep.mode=maximise"], ["sweep.mode", "maximise", "max", "min"]),
         (["sweep.metric=eval/auc"], ["sweep.metric", "eval/auc", "eval/accuracy", "eval/loss"]),

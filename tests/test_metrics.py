@@ -8,15 +8,13 @@ import pytest
 
 from search.errors import ConfigError
 from trainers.metrics import (
-    CLASSIFICATION_METRICS,
-    LANGUAGE_MODEL_METRICS,
     METRIC_MODULES,
-    REGRESSION_METRICS,
     classification_scorer,
     load_metric,
     perplexity_scorer,
     regression_scorer,
 )
+from trainers.options import CLASSIFICATION_METRICS, LANGUAGE_MODEL_METRICS, REGRESSION_METRICS
 
 PREDICTIONS = [1, 1, 0, 1, 0, 0, 1, 0]
 REFERENCES = [1, 0, 0, 1, 1, 0, 1, 0]

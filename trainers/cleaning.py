@@ -15,8 +15,8 @@ from typing import Any
 import datasets
 
 from search.errors import ConfigError
+from trainers.options import DEDUP
 
-DEDUP = ("none", "exact", "near")
 URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
 HTML_TAG = re.compile(r"<[^>]+>")
 SPACES = re.compile(r"\s+")

@@ -76,7 +76,8 @@ def summarise(folds: list[dict[str, float]], metric: str) -> dict[str, float]:
 
 def cross_validate(cfg: dict[str, Any], task, splits: LabelledSplits, on_evaluation, resume=None):
     """Train one model per fold and report the running mean after each; see the module docstring."""
-    from trainers.loop import FineTuneResult, Snapshot, is_better, train_on_splits
+    from trainers.loop import FineTuneResult, Snapshot, train_on_splits
+    from trainers.ranking import is_better
 
     trainer, sweep = cfg["trainer"], cfg["sweep"]
     metric, mode = sweep["metric"], sweep["mode"]

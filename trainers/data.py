@@ -17,11 +17,8 @@ import datasets
 from search.errors import ConfigError
 from trainers.cleaning import clean_splits
 from trainers.demo_data import DEMO_LABEL_NAMES, make_demo_split
+from trainers.options import FILE_FORMATS, FORMATS, TEXT_FORMAT
 
-FILE_FORMATS = {"tsv": ("csv", {"delimiter": "\t"}), "csv": ("csv", {}), "jsonl": ("json", {}), "parquet": ("parquet", {})}
-# Plain text: one row per paragraph (blank-line separated), for language modelling; it has no labels.
-TEXT_FORMAT = {"text": ("text", {"sample_by": "paragraph"})}
-FORMATS = ("demo", *FILE_FORMATS, *TEXT_FORMAT, "hub")
 LABEL_KINDS = ("classes", "numeric")
 
 

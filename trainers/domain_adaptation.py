@@ -47,8 +47,9 @@ from transformers import (
 )
 
 from search.errors import ConfigError
-from trainers.data import FILE_FORMATS, load_file
-from trainers.modeling import INITS, load_model_config
+from trainers.data import load_file
+from trainers.modeling import load_model_config
+from trainers.options import FILE_FORMATS, INITS
 
 KEY = "trainer.domain_adaptation"
 DEFAULTS: dict[str, Any] = {

@@ -12,9 +12,7 @@ from typing import Any
 import torch
 
 from search.errors import ConfigError
-
-RESAMPLING = ("none", "oversample", "undersample")
-CLASS_WEIGHTS = ("none", "balanced")
+from trainers.options import CLASS_WEIGHTS, RESAMPLING
 
 
 def resample(rows: list[dict[str, Any]], how: str, seed: int) -> list[dict[str, Any]]:

@@ -30,13 +30,14 @@ from trainers.early_stopping import build_early_stopping
 from trainers.evaluation import EvalOutput, RegressionEvalOutput
 from trainers.modeling import freeze, load_tokenizer
 from trainers.optim import param_groups
+from trainers.options import PRECISIONS
+from trainers.ranking import is_better
 from trainers.tasks import Task, get_task
 
 if TYPE_CHECKING:
     from trainers.distributed import DataParallel
 
 TRAINING_STATE_FILE = "training_state.pt"
-FAULTS = ("exception", "nan", "oom")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -101,13 +102,6 @@ class ResumeState:
         from safetensors.torch import load_file
 
         return cls(load_file(directory / "model.safetensors"), torch.load(state_file, weights_only=False))
-
-
-def is_better(value: float, best: float | None, mode: str) -> bool:
-    """Whether ``value`` beats ``best`` under the sweep's mode (``max`` or ``min``)."""
-    if best is None:
-        return True
-    return value > best if mode == "max" else value < best
 
 
 def fine_tune(
@@ -307,7 +301,7 @@ def fused_adamw_available(device: torch.device) -> bool:
     return device.type == "cpu" and (major, minor) >= (2, 4)
 
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def precision_context(precision: str, device: torch.device) -> tuple[Callable[[], Any], Any]:
@@ -321,7 +315,7 @@ def precision_context(precision: str, device: torch.device) -> tuple[Callable[[]
     """
     if precision not in PRECISIONS:
         raise ConfigError("trainer.precision", "unknown precision", value=precision, choices=list(PRECISIONS))
-    dtype = PRECISIONS[precision]
+    dtype = AUTOCAST_DTYPES[precision]
     if dtype is None:
         return contextlib.nullcontext, None
     if precision == "fp16" and device.type != "cuda":

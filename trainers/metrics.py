@@ -13,15 +13,10 @@ from pathlib import Path
 import evaluate
 
 from search.errors import ConfigError
+from trainers.options import AVERAGES
 
 METRIC_MODULES = Path(__file__).resolve().parent / "metric_modules"
-CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "roc_auc")
-REGRESSION_METRICS = ("mse", "mae", "pearsonr", "spearmanr")
-LANGUAGE_MODEL_METRICS = ("perplexity",)
 AVERAGED = ("f1", "precision", "recall")
-AVERAGES = ("auto", "binary", "macro", "micro", "weighted")
-# Always reported besides the configured metrics, so the sweep may also rank by them.
-BUILTIN_METRICS = ("loss",)
 
 Scorer = Callable[[Sequence[int], Sequence[int], Sequence[Sequence[float]]], dict[str, float]]
 

@@ -14,8 +14,8 @@ from transformers import (
 )
 
 from search.errors import ConfigError
+from trainers.options import FREEZE_CHOICES, INITS
 
-INITS = ("pretrained", "random")
 # Dropout attributes by architecture family; whichever the config has are set.
 DROPOUT_ATTRIBUTES = (
     "hidden_dropout_prob", "attention_probs_dropout_prob",  # BERT family
@@ -80,9 +80,6 @@ def build_classifier(model: dict[str, Any], label_names: list[str], dropout: flo
     else:
         settings.update(id2label=dict(enumerate(label_names)), label2id={name: i for i, name in enumerate(label_names)})
     return build_model(model, AutoModelForSequenceClassification, dropout, **settings)
-
-
-FREEZE_CHOICES = ("none", "embeddings", "all_but_head")
 
 
 def freeze(model: PreTrainedModel, what: str = "none", first_layers: int = 0) -> None:

@@ -23,17 +23,12 @@ from transformers import (
 
 from search.errors import ConfigError
 from trainers.data import LabelledSplits, load_splits
-from trainers.evaluation import evaluate_language_model, evaluate_regression, evaluate_rows
 from trainers.imbalance import class_weights, resample
-from trainers.metrics import (
-    CLASSIFICATION_METRICS,
-    LANGUAGE_MODEL_METRICS,
-    REGRESSION_METRICS,
-    classification_scorer,
-    perplexity_scorer,
-    regression_scorer,
-)
 from trainers.modeling import build_classifier, build_model, load_model_config
+from trainers.options import TASK_METRICS
+
+# Evaluation (trainers.evaluation, trainers.metrics) imports scikit-learn and evaluate: it is
+# imported where a trial evaluates, not where the driver checks the data and the model.
 
 
 @dataclass
@@ -52,7 +47,7 @@ class Task:
     """Sentence (or pair) classification: the default task, and the base of the others."""
 
     name: ClassVar[str] = "classification"
-    metrics: ClassVar[tuple[str, ...]] = CLASSIFICATION_METRICS
+    metrics: ClassVar[tuple[str, ...]] = TASK_METRICS["classification"]
     labels: ClassVar[str] = "classes"
 
     def load_splits(self, data: dict[str, Any], seed: int) -> LabelledSplits:
@@ -90,6 +85,9 @@ class Task:
         return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weights, label_smoothing=trainer.get("label_smoothing", 0.0))
 
     def evaluate(self, model, data: TaskData, collate, trainer: dict[str, Any], device, autocast) -> tuple[dict[str, float], Any]:
+        from trainers.evaluation import evaluate_rows
+        from trainers.metrics import classification_scorer
+
         score = classification_scorer(trainer["metrics"], len(data.label_names), trainer.get("average", "auto"))
         return evaluate_rows(model, data.eval_rows, collate, trainer["eval_batch_size"], score, device, data.label_names, autocast)
 
@@ -105,7 +103,7 @@ class RegressionTask(Task):
     """
 
     name: ClassVar[str] = "regression"
-    metrics: ClassVar[tuple[str, ...]] = REGRESSION_METRICS
+    metrics: ClassVar[tuple[str, ...]] = TASK_METRICS["regression"]
     labels: ClassVar[str] = "numeric"
 
     def prepare(self, splits: LabelledSplits, tokenizer: PreTrainedTokenizerBase, trainer: dict[str, Any]) -> TaskData:
@@ -126,6 +124,9 @@ class RegressionTask(Task):
         return torch.nn.functional.mse_loss(model(**batch).logits.float().squeeze(-1), labels)
 
     def evaluate(self, model, data: TaskData, collate, trainer: dict[str, Any], device, autocast) -> tuple[dict[str, float], Any]:
+        from trainers.evaluation import evaluate_regression
+        from trainers.metrics import regression_scorer
+
         score = regression_scorer(trainer["metrics"])
         return evaluate_regression(model, data.eval_rows, collate, trainer["eval_batch_size"], score, device, autocast, data.target_scale)
 
@@ -134,7 +135,7 @@ class CausalLanguageModelTask(Task):
     """Next-token prediction on unlabelled text (GPT-2 family), evaluated by perplexity."""
 
     name: ClassVar[str] = "causal_lm"
-    metrics: ClassVar[tuple[str, ...]] = LANGUAGE_MODEL_METRICS
+    metrics: ClassVar[tuple[str, ...]] = TASK_METRICS["causal_lm"]
 
     def load_splits(self, data: dict[str, Any], seed: int) -> LabelledSplits:
         from trainers.text_data import load_text_splits
@@ -168,6 +169,9 @@ class CausalLanguageModelTask(Task):
         return model(**batch).loss.float()
 
     def evaluate(self, model, data: TaskData, collate, trainer: dict[str, Any], device, autocast) -> tuple[dict[str, float], Any]:
+        from trainers.evaluation import evaluate_language_model
+        from trainers.metrics import perplexity_scorer
+
         score = perplexity_scorer(trainer["metrics"])
         return evaluate_language_model(model, data.eval_rows, collate, trainer["eval_batch_size"], score, device, autocast)
 

@@ -16,7 +16,8 @@ from transformers import PreTrainedTokenizerBase
 
 from search.errors import ConfigError
 from trainers.cleaning import clean_splits
-from trainers.data import FILE_FORMATS, TEXT_FORMAT, LabelledSplits, load_file
+from trainers.data import LabelledSplits, load_file
+from trainers.options import FILE_FORMATS, TEXT_FORMAT
 
 LM_FORMATS = (*TEXT_FORMAT, *FILE_FORMATS, "demo")
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from trainers.checkpoint import save_checkpoint
-from trainers.loop import FineTuneResult, fine_tune, is_better
+from trainers.loop import FineTuneResult, fine_tune
+from trainers.ranking import is_better
 
 
 def train(cfg: dict[str, Any], output_dir: str | Path) -> FineTuneResult:

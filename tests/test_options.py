@@ -1,0 +1,34 @@
+"""The option names the driver checks against are those the trial code implements, and reading
+them costs the driver no torch, transformers, scikit-learn, evaluate or wandb import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from trainers.metrics import METRIC_MODULES
+from trainers.options import TASK_METRICS
+from trainers.tasks import TASKS
+
+HEAVY = ("torch", "transformers", "sklearn", "evaluate", "wandb")
+
+
+def test_each_task_reports_the_metrics_the_config_check_allows() -> None:
+    assert set(TASKS) == set(TASK_METRICS)
+    for name, task in TASKS.items():
+        assert task.metrics == TASK_METRICS[name]
+        for metric in task.metrics:
+            assert (METRIC_MODULES / metric / f"{metric}.py").is_file(), metric
+
+
+def test_the_driver_modules_import_no_training_library() -> None:
+    """``hpo --help``, ``export``, ``report`` and the config checks start in about a second; the
+    up-front data and model check (``check_inputs``) is the one driver step that loads them."""
+    code = (
+        "import json, sys\n"
+        "import search.cli, search.sweep, search.export, search.schema, search.callbacks, search.searchers\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

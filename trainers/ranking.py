@@ -1,0 +1,11 @@
+"""Which of two evaluations is better under the sweep's mode: one definition for the trial loop,
+cross-validation, ``hpo train``, the progress lines and the Optuna searcher."""
+
+from __future__ import annotations
+
+
+def is_better(value: float, best: float | None, mode: str) -> bool:
+    """Whether ``value`` beats ``best`` under the sweep's mode (``max`` or ``min``)."""
+    if best is None:
+        return True
+    return value > best if mode == "max" else value < best
