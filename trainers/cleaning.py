@@ -15,6 +15,7 @@ from typing import Any
 import datasets
 
 from search.errors import ConfigError
+from trainers.columns import column_values
 from trainers.options import DEDUP
 
 URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
@@ -85,8 +86,8 @@ def clean_splits(
     key = near_key if options["dedup"] == "near" else _exact_key
 
     def keys(dataset: datasets.Dataset) -> list[str]:
-        pairs = dataset["text_pair"] if has_pair else [None] * len(dataset)
-        return [key(t, p) for t, p in zip(dataset["text"], pairs, strict=True)]
+        pairs = column_values(dataset, "text_pair") if has_pair else [None] * len(dataset)
+        return [key(t, p) for t, p in zip(column_values(dataset, "text"), pairs, strict=True)]
 
     if options["dedup"] != "none":
         seen: set[str] = set()

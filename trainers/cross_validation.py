@@ -20,6 +20,7 @@ from typing import Any
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from search.errors import ConfigError
+from trainers.columns import column_values
 from trainers.data import LabelledSplits
 
 CV_FILE = "cv_folds.json"
@@ -47,7 +48,7 @@ def fold_indices(splits: LabelledSplits, k: int, stratify: bool, seed: int) -> l
     if k < 2:
         raise ConfigError("trainer.cv_folds", "needs at least 2 folds (or null for no cross-validation)", value=k)
     rows = len(splits.train)
-    labels = splits.train["label"] if stratify and "label" in splits.train.column_names else None
+    labels = column_values(splits.train, "label") if stratify and "label" in splits.train.column_names else None
     if labels is not None:
         rarest = min(labels.count(y) for y in set(labels))
         if k > rarest:

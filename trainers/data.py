@@ -16,6 +16,7 @@ import datasets
 
 from search.errors import ConfigError
 from trainers.cleaning import clean_splits
+from trainers.columns import column_values
 from trainers.demo_data import DEMO_LABEL_NAMES, make_demo_split
 from trainers.options import FILE_FORMATS, FORMATS, TEXT_FORMAT
 
@@ -166,8 +167,8 @@ def _encode_labels(
     train: datasets.Dataset, evaluation: datasets.Dataset, sources: dict[str, str]
 ) -> tuple[datasets.Dataset, datasets.Dataset, list[str]]:
     """Map labels to ids 0..K-1, sorted by name (strings) or value (integers)."""
-    train_labels = _check_labels(train["label"], sources["train"])
-    eval_labels = _check_labels(evaluation["label"], sources["eval"])
+    train_labels = _check_labels(column_values(train, "label"), sources["train"])
+    eval_labels = _check_labels(column_values(evaluation, "label"), sources["eval"])
     train_kind, eval_kind = type(train_labels[0]).__name__, type(eval_labels[0]).__name__
     if train_kind != eval_kind:
         raise ConfigError("data.label_column", f"{sources['train']} has {train_kind} labels but {sources['eval']} has {eval_kind} labels; use one type in both")
@@ -198,7 +199,7 @@ def _numeric_labels(
     """Regression targets as float32; the single "label name" is the target's column."""
     out = []
     for dataset, source in ((train, sources["train"]), (evaluation, sources["eval"])):
-        values = dataset["label"]
+        values = column_values(dataset, "label")
         bad = next((y for y in values if isinstance(y, bool) or not isinstance(y, (int, float)) or y != y), None)
         if bad is not None or any(y is None for y in values):
             example = None if any(y is None for y in values) else bad
