@@ -454,8 +454,8 @@ def write(result: dict[str, Any], out: Path) -> dict[str, Path]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__.splitlines()[0])
-    p.add_argument("--smoke", action="store_true", help="3 and 6 trials (fresh workers: 2), one repeat: checks the plumbing")
-    p.add_argument("--trials", type=int, nargs="+", default=None, help="trial counts with reused workers; default 50 100 200 400 (smoke: 3 6)")
+    p.add_argument("--smoke", action="store_true", help="3 trials (fresh workers: 2), one repeat: checks the plumbing")
+    p.add_argument("--trials", type=int, nargs="+", default=None, help="trial counts with reused workers; default 50 100 200 400 (smoke: 3)")
     p.add_argument("--fresh-trials", type=int, nargs="*", default=None, help="trial counts with a fresh worker per trial; default 50 100 (smoke: 2)")
     p.add_argument("--repeats", type=int, default=1, help="interleaved plain/hpo pairs per trial count")
     p.add_argument("--seed", type=int, default=0)

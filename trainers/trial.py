@@ -9,6 +9,7 @@ restarts it (a retry, or ``hpo resume``), it continues from its latest checkpoin
 from __future__ import annotations
 
 import gc
+import os
 import tempfile
 from typing import Any
 
@@ -21,6 +22,13 @@ from search.params import apply_params
 from trainers.checkpoint import save_checkpoint
 from trainers.loop import ResumeState, fine_tune
 
+# A reused worker (resources.reuse_workers) starts its next trial only once the last trial's
+# training thread has ended. Ray waits TUNE_FUNCTION_THREAD_TIMEOUT_S (2 s) for that and fails
+# the next trial ("Trainable runner reuse requires reset_config() ...") if the thread is still
+# unwinding, which it was on 2 loaded cores (seen in the CLI end-to-end test). The thread ends
+# at its next report, so it is waiting, not training: a longer wait costs nothing otherwise.
+THREAD_END_TIMEOUT_S = "120"
+
 
 def resident_memory_mb() -> float:
     """This worker's resident memory: reported with every evaluation, so a leak shows in the results."""
@@ -29,6 +37,7 @@ def resident_memory_mb() -> float:
 
 def run_trial(params: dict[str, Any], base_config: dict[str, Any]) -> None:
     """Train with ``params`` (dotted keys from the search space) on top of ``base_config``."""
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", THREAD_END_TIMEOUT_S)  # read by Ray in this worker
     cfg = apply_params(base_config, params)
     resume = None
     checkpoint = tune.get_checkpoint()
