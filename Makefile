@@ -23,8 +23,10 @@ install: $(STAMP)  ## create .venv and install hpo with its dependencies (idempo
 sweep: $(STAMP)  ## run the default sweep (MiniLM on demo data, Optuna TPE + ASHA, ~5 min on 2 cores)
 	$(BIN)/hpo sweep $(ARGS)
 
-test: $(STAMP)  ## run the whole test suite, slow end-to-end tests included
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# Two pytest-xdist workers: the end-to-end tests wait on Ray and subprocesses half the time.
+TEST_WORKERS ?= 2
+test: $(STAMP)  ## run the whole test suite, slow end-to-end tests included (TEST_WORKERS=2 processes)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## run every benchmark (writes benchmarks/results/); ARGS=--smoke for a quick pass
 	$(BIN)/python -m benchmarks $(ARGS)

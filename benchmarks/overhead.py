@@ -97,7 +97,7 @@ def quiet_ray_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-RAY_INIT = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+RAY_INIT = {"address": "local", "include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
 
 
 def run_plain(trials: int, seed: int, reuse: bool, out_dir: Path) -> dict[str, float]:

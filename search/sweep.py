@@ -139,7 +139,9 @@ def init_ray(cfg: dict[str, Any]) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=cfg["resources"].get("num_cpus"), **kwargs)
+        # address="local": a new Ray instance for this sweep, even where a cluster already runs on
+        # this machine (``ray start``), which ray.init() would otherwise join and then refuse num_cpus.
+        ray.init(address="local", num_cpus=cfg["resources"].get("num_cpus"), **kwargs)
 
 
 def trial_trainable(cfg: dict[str, Any], trainable: Callable[..., None] | None = None) -> Any:

@@ -10,7 +10,7 @@ from ray.cluster_utils import Cluster
 
 from search.errors import ConfigError
 from search.export import export
-from search.sweep import prepare, run
+from search.sweep import init_ray, prepare, run
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow
@@ -48,3 +48,15 @@ def test_a_trial_larger_than_the_cluster_is_rejected_up_front(three_node_cluster
     ])
     with pytest.raises(ConfigError, match=r"resources.gpus_per_trial: a trial asks for 1 GPU but the Ray cluster has 0 .*CPU=3"):
         run(prepared, verbose=False)
+
+
+def test_cluster_local_starts_its_own_ray_beside_a_running_cluster(three_node_cluster) -> None:
+    """``cluster=local`` means a new Ray instance, not the cluster ``ray.init()`` would find and join
+    (whose CPUs it would then refuse to set); seen when two test processes shared a machine."""
+    ray.shutdown()
+    init_ray({"cluster": {"address": None}, "resources": {"num_cpus": 1}})
+    try:
+        assert ray.get_runtime_context().gcs_address != three_node_cluster.address
+        assert ray.cluster_resources()["CPU"] == 1
+    finally:
+        ray.shutdown()

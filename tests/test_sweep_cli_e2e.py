@@ -25,7 +25,7 @@ from tests.conftest import TINY_SST2
 pytestmark = pytest.mark.slow
 HPO = str(Path(sys.executable).parent / "hpo")
 NUM_TRIALS = 8
-EPOCHS = 4
+EPOCHS = 3
 
 
 def _env() -> dict[str, str]:
