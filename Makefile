@@ -26,7 +26,7 @@ sweep: $(STAMP)  ## run the default sweep (MiniLM on demo data, Optuna TPE + ASH
 # Two pytest-xdist workers: the end-to-end tests wait on Ray and subprocesses half the time.
 TEST_WORKERS ?= 2
 test: $(STAMP)  ## run the whole test suite, slow end-to-end tests included (TEST_WORKERS=2 processes)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## run every benchmark (writes benchmarks/results/); ARGS=--smoke for a quick pass
 	$(BIN)/python -m benchmarks $(ARGS)

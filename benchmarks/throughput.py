@@ -56,7 +56,6 @@ class Method:
     loop: str  # hpo | trainer
     padding: str = "dynamic"  # dynamic | max_length (Trainer only; hpo always pads dynamically)
     grouped: bool = False  # Trainer: length-grouped batches
-    fused_adamw: bool = False  # hpo: its AdamW built with fused=True (the change this benchmark found; see README)
     extra: bool = False  # not one of the issue's comparisons; reported beside them
 
 
@@ -65,7 +64,6 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("trainer_max_length", "Trainer, padding to 128 (run_glue.py)", "trainer", padding="max_length"),
     Method("trainer_dynamic", "Trainer, DataCollatorWithPadding", "trainer"),
     Method("trainer_grouped", "Trainer, DataCollatorWithPadding + group_by_length (extra)", "trainer", grouped=True, extra=True),
-    Method("hpo_fused", "hpo trial loop with fused AdamW (extra: the proposed change)", "hpo", fused_adamw=True, extra=True),
 )}
 
 
@@ -163,17 +161,8 @@ def hpo_config(s: Settings) -> dict[str, Any]:
     return cfg
 
 
-def run_hpo(cfg: dict[str, Any], threads: int, fused_adamw: bool = False) -> None:
-    import torch
-
+def run_hpo(cfg: dict[str, Any], threads: int) -> None:
     from trainers.loop import fine_tune
-
-    if fused_adamw:  # this process only: what hpo's loop would do with AdamW(..., fused=True)
-        class FusedAdamW(torch.optim.AdamW):
-            def __init__(self, params: Any, **kwargs: Any) -> None:
-                super().__init__(params, fused=True, **kwargs)
-
-        torch.optim.AdamW = FusedAdamW
 
     try:
         fine_tune(cfg, lambda metrics, snapshot: None, num_threads=threads)
@@ -225,7 +214,7 @@ def measure(method: Method, cfg: dict[str, Any], s: Settings, threads: int, barr
     clock = WindowClock(s.warmup, s.steps, barrier, stop=method.loop == "hpo")
     try:
         if method.loop == "hpo":
-            run_hpo(cfg, threads, method.fused_adamw)
+            run_hpo(cfg, threads)
         else:
             run_trainer(method, cfg, s, threads)
     finally:
@@ -335,11 +324,6 @@ def summarise(runs: list[dict[str, Any]], cores: list[dict[str, Any]], methods: 
                 **spread(paired),
                 "of_medians": round(summary["samples_per_second"]["hpo"]["median"] / summary["samples_per_second"][m]["median"], 3),
             }
-        if "hpo_fused" in by:
-            for m in ("trainer_max_length", "trainer_dynamic"):
-                if m in by:
-                    paired = [a["samples_per_second"] / b["samples_per_second"] for a, b in zip(by["hpo_fused"], by[m], strict=True)]
-                    summary["ratios"][f"hpo_fused/{m}"] = spread(paired)
         if "trainer_dynamic" in by:
             ratio = summary["ratios"]["hpo/trainer_dynamic"]["median"]
             summary["target"] = {"hpo_over_dynamic_trainer_at_least": TARGET_RATIO, "measured": ratio, "met": ratio >= TARGET_RATIO}
@@ -403,10 +387,6 @@ def markdown(result: dict[str, Any]) -> str:
         t = summ["target"]
         lines += ["", f"Target (issue 4): hpo at least {t['hpo_over_dynamic_trainer_at_least']}x the dynamic-padding Trainer: "
                   f"**{'met' if t['met'] else 'missed'}** ({t['measured']:.2f}x)."]
-        fused = {k.split("/")[1]: v for k, v in summ["ratios"].items() if k.startswith("hpo_fused/")}
-        if fused:
-            lines += ["", "With the proposed change (hpo's AdamW fused): " + ", ".join(
-                f"{fmt_spread(v, 2)}x {METHODS[m].label}" for m, v in fused.items()) + " (per-round median, min–max)."]
     if "cores" in summ:
         c = summ["cores"]
         lines += [

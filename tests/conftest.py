@@ -44,15 +44,3 @@ def ray_session():
 def out_dir(tmp_path: Path) -> Path:
     return tmp_path / "sweep"
 
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep each test module on one pytest-xdist worker (``make test`` runs two, ``--dist loadgroup``).
-
-    A module's Ray session and its sweep fixtures are module-scoped, so splitting a module would
-    run them twice; the modules that share the session-scoped small sweep (tests/small_sweep.py)
-    go to one worker for the same reason. Without xdist the marks change nothing.
-    """
-    shared = {item.module.__name__ for item in items if "small_sweep" in getattr(item, "fixturenames", ())}
-    for item in items:
-        module = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group("small_sweep" if module in shared else module))
