@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,24 @@ def ray_session():
 def out_dir(tmp_path: Path) -> Path:
     return tmp_path / "sweep"
 
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under pytest-xdist (``make test`` runs two workers), send each test module to one worker, and
+    the modules that share the session-scoped small sweep (tests/small_sweep.py) to the same one.
+
+    A module's Ray session and sweep fixtures are module-scoped and the small sweep is built once per
+    process, so splitting them would run them again (about 100 s each on 2 cores).
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    tests_dir = Path(__file__).parent
+    uses = re.compile(r"^from tests\.small_sweep import .*\bsmall_sweep\b", re.MULTILINE)
+    sharing = {p.name for p in tests_dir.glob("test_*.py") if uses.search(p.read_text())}
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "small_sweep" if Path(module).name in sharing else module
+
+    return ModuleScheduling(config, log)
