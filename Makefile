@@ -23,7 +23,7 @@ install: $(STAMP)  ## create .venv and install hpo with its dependencies (idempo
 sweep: $(STAMP)  ## run the default sweep (MiniLM on demo data, Optuna TPE + ASHA, ~5 min on 2 cores)
 	$(BIN)/hpo sweep $(ARGS)
 
-# Two pytest-xdist workers: the end-to-end tests wait on Ray and subprocesses half the time.
+# Two pytest-xdist workers; tests/conftest.py keeps each module (its Ray session, its sweeps) on one.
 TEST_WORKERS ?= 2
 test: $(STAMP)  ## run the whole test suite, slow end-to-end tests included (TEST_WORKERS=2 processes)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

@@ -46,7 +46,6 @@ def out_dir(tmp_path: Path) -> Path:
     return tmp_path / "sweep"
 
 
-
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Under pytest-xdist (``make test`` runs two workers), send each test module to one worker, and
     the modules that share the session-scoped small sweep (tests/small_sweep.py) to the same one.
