@@ -347,6 +347,17 @@ def _check_task_options(cfg: dict[str, Any]) -> None:
         raise ConfigError("data.format", f"plain text has no labels: use it with trainer=causal_lm, not task {task}", value="text")
 
 
+def check_lr_scheduler(cfg: dict[str, Any]) -> None:
+    """``trainer.lr_scheduler`` against transformers' schedule names.
+
+    Kept out of :func:`check`, which imports no transformers; ``check_inputs`` calls it beside the
+    model check that loads transformers anyway.
+    """
+    from transformers import SchedulerType
+
+    _choice(cfg, "trainer.lr_scheduler", [s.value for s in SchedulerType])
+
+
 def _get(cfg: dict[str, Any], key: str) -> Any:
     group, name = key.split(".", 1)
     return cfg[group].get(name)

@@ -16,7 +16,7 @@ from search.callbacks import ProgressCallback, build_logger_callbacks
 from search.compose import compose_config
 from search.errors import ConfigError
 from search.schedulers import build_scheduler
-from search.schema import check, resolve
+from search.schema import check, check_lr_scheduler, resolve
 from search.searchers import SearchPlan, build_search
 from search.space import Param
 
@@ -65,18 +65,14 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
 def check_inputs(cfg: dict[str, Any]) -> None:
     """Load the data and the model's config and tokenizer once, so a bad path fails here.
 
-    The checks that need transformers live here rather than in ``search.schema``, so commands
+    The checks that need transformers run here rather than in ``search.schema.check``, so commands
     that only read a config or a sweep folder never pay for importing torch and transformers.
     """
-    from transformers import SchedulerType
-
     from trainers.modeling import load_tokenizer
     from trainers.tasks import get_task
 
     trainer = cfg["trainer"]
-    schedulers = [s.value for s in SchedulerType]
-    if trainer["lr_scheduler"] not in schedulers:
-        raise ConfigError("trainer.lr_scheduler", "unknown option", value=trainer["lr_scheduler"], choices=schedulers)
+    check_lr_scheduler(cfg)
     task = get_task(trainer["task"])
     splits = task.load_splits(cfg["data"], seed=cfg["sweep"]["seed"])
     task.check_model(cfg["model"], splits.label_names, trainer)

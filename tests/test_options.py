@@ -7,8 +7,9 @@ import json
 import subprocess
 import sys
 
+from trainers.loop import AUTOCAST_DTYPES
 from trainers.metrics import METRIC_MODULES
-from trainers.options import TASK_METRICS
+from trainers.options import PRECISIONS, TASK_METRICS
 from trainers.tasks import TASKS
 
 HEAVY = ("torch", "transformers", "sklearn", "evaluate", "wandb")
@@ -22,9 +23,13 @@ def test_each_task_reports_the_metrics_the_config_check_allows() -> None:
             assert (METRIC_MODULES / metric / f"{metric}.py").is_file(), metric
 
 
+def test_every_precision_the_check_allows_has_an_autocast_dtype() -> None:
+    assert set(AUTOCAST_DTYPES) == set(PRECISIONS)
+
+
 def test_the_driver_modules_import_no_training_library() -> None:
-    """``hpo --help``, ``export``, ``report`` and the config checks start in about a second; the
-    up-front data and model check (``check_inputs``) is the one driver step that loads them."""
+    """``hpo --help``, ``hpo export`` and the config checks start without them; the up-front data
+    and model check (``check_inputs``) is the sweep driver's one step that loads them."""
     code = (
         "import json, sys\n"
         "import search.cli, search.sweep, search.export, search.schema, search.callbacks, search.searchers\n"
