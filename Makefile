@@ -32,7 +32,7 @@ bench: $(STAMP)  ## run every benchmark (writes benchmarks/results/); ARGS=--smo
 	$(BIN)/python -m benchmarks $(ARGS)
 
 lint: $(STAMP)  ## ruff
-	$(BIN)/ruff check search trainers tests benchmarks
+	$(BIN)/ruff check hpo search trainers tests benchmarks
 
 clean:  ## remove outputs and caches (keeps .venv)
 	rm -rf outputs .pytest_cache .ruff_cache

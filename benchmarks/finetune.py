@@ -108,8 +108,8 @@ def base_overrides(s: Settings) -> list[str]:
 
 def hpo_config(method: str, s: Settings, sweep_dir: Path, reuse_workers: bool = False) -> dict[str, Any]:
     """The resolved sweep config of one hpo method, composed from hpo's own config files."""
-    from search.compose import compose_config
-    from search.schema import resolve
+    from hpo.search.config.compose import compose_config
+    from hpo.search.config.schema import resolve
 
     cfg = resolve(compose_config("demo", [*base_overrides(s), *HPO_OVERRIDES[method]]))
     cfg["search_space"] = search_space(method, s)
@@ -120,7 +120,7 @@ def hpo_config(method: str, s: Settings, sweep_dir: Path, reuse_workers: bool = 
 
 def run_hpo(method: str, s: Settings, workdir: Path, reuse_workers: bool = False) -> dict[str, Any]:
     """One hpo sweep, as ``hpo sweep`` runs it; returns its trials with their per-epoch histories."""
-    from search.sweep import prepare_resolved, run
+    from hpo.search.run.sweep import prepare_resolved, run
 
     prepared = prepare_resolved(hpo_config(method, s, workdir / method, reuse_workers))
     started = time.monotonic()
@@ -137,10 +137,10 @@ def hpo_trials(sweep_dir: Path) -> list[dict[str, Any]]:
     history from Ray Tune's result reader, each row stamped by Ray with the wall-clock second it
     was reported.
     """
+    from hpo.search.results.export import collect_trials
     from ray.tune import ExperimentAnalysis, ResultGrid
 
-    from search.export import collect_trials
-    from search.sweep import experiment_dirs
+    from hpo.layout import experiment_dirs
 
     records = {r.trial_id: r for r in collect_trials(sweep_dir, METRIC, "max")}
     trials = []
@@ -171,14 +171,13 @@ def run_trainer(s: Settings, workdir: Path) -> dict[str, Any]:
     import numpy as np
     import optuna
     import torch
+    from hpo.search.config.compose import compose_config
+    from hpo.search.config.schema import resolve
+    from hpo.trainers.data.loading import load_splits
+    from hpo.trainers.models.modeling import build_classifier, load_tokenizer
     from sklearn.metrics import accuracy_score
     from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
     from transformers import logging as hf_logging
-
-    from search.compose import compose_config
-    from search.schema import resolve
-    from trainers.data import load_splits
-    from trainers.modeling import build_classifier, load_tokenizer
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from search.paths import PROJECT_ROOT
+from hpo.paths import PROJECT_ROOT
 
 DATA_DIR = (PROJECT_ROOT / ".." / "shared" / "bench" / "yahpo_lcbench").resolve()
 METRIC = "eval/val_accuracy"

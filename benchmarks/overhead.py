@@ -3,7 +3,7 @@
 The same trainable (a few milliseconds per report, a few reports per trial) runs (a) through
 hpo's sweep machinery exactly as ``hpo sweep`` runs it: a config composed from hpo's Hydra files,
 ``prepare_resolved`` (checks, the data and tokenizer loaded once), hpo's searcher and scheduler
-registries, ``search.sweep.run`` with its progress callback, and the export with its leaderboard
+registries, ``hpo.search.run.sweep.run`` with its progress callback, and the export with its leaderboard
 at the end; and (b) through a plain Ray Tune script as Ray's documentation writes it, with the
 same searcher (Optuna TPE via Ray's ``OptunaSearch``, 4 random start-up trials, 2 at a time),
 the same scheduler (ASHA) and the same trial count.
@@ -154,8 +154,8 @@ def hpo_config(trials: int, seed: int, reuse: bool, out_dir: Path) -> dict[str, 
     ``logger=none``: the plain script logs to no W&B either. ``model=tiny_bert``: hpo still loads
     the data and the tokenizer once before Ray starts, as ``hpo sweep`` does, but a small one.
     """
-    from search.compose import compose_config
-    from search.schema import resolve
+    from hpo.search.config.compose import compose_config
+    from hpo.search.config.schema import resolve
 
     return resolve(
         compose_config(
@@ -184,9 +184,9 @@ def run_hpo(trials: int, seed: int, reuse: bool, out_dir: Path) -> dict[str, flo
     """``hpo sweep`` with the trivial trainable: prepare, run (progress lines), export, leaderboard."""
     phases: dict[str, float] = {}
     t = time.monotonic()
-    from search.cli import _print_export
-    from search.export import export
-    from search.sweep import prepare_resolved, run
+    from hpo.search.cli import _print_export
+    from hpo.search.results.export import export
+    from hpo.search.run.sweep import prepare_resolved, run
 
     phases["import"] = time.monotonic() - t
     t = time.monotonic()

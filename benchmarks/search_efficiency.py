@@ -1,7 +1,7 @@
 """Search efficiency on the YAHPO Gym LCBench surrogate, through hpo's own sweep machinery.
 
 Every hpo method is a real hpo sweep: a config composed from hpo's Hydra files (``searcher=...``,
-``scheduler=...``), hpo's searcher and scheduler builders, and ``search.sweep.run`` with the
+``scheduler=...``), hpo's searcher and scheduler builders, and ``hpo.search.run.sweep.run`` with the
 surrogate as the trainable (one report per epoch). The peer is plain Optuna (TPE with its
 Hyperband pruner), run directly as a user would. All methods get the same budget in epochs; the
 anytime curve is the best validation accuracy seen after each epoch spent.
@@ -89,8 +89,8 @@ def composed(overrides: tuple[str, ...], cpus_per_trial: float) -> dict[str, Any
 
     Composing once also keeps a long benchmark consistent if the config files change under it.
     """
-    from search.compose import compose_config
-    from search.schema import resolve
+    from hpo.search.config.compose import compose_config
+    from hpo.search.config.schema import resolve
 
     return resolve(compose_config("demo", ["logger=none", "model=tiny_bert", *overrides, f"resources.cpus_per_trial={cpus_per_trial}"]))
 
@@ -113,11 +113,12 @@ def sweep_config(method: Method, task: str, seed: int, budget: int, run_dir: Pat
 
 def run_hpo(method: Method, task: str, seed: int, budget: int, run_dir: Path, cpus_per_trial: float) -> None:
     """One hpo sweep with the surrogate trainable: hpo's searcher, scheduler and Tuner setup."""
+    from hpo.search.algorithms.schedulers import build_scheduler
+    from hpo.search.algorithms.searchers import build_search
+    from hpo.search.algorithms.space import parse_space
+    from hpo.search.run.sweep import PreparedSweep, run
+
     from benchmarks.budget import BudgetedSearch
-    from search.schedulers import build_scheduler
-    from search.searchers import build_search
-    from search.space import parse_space
-    from search.sweep import PreparedSweep, run
 
     cfg = sweep_config(method, task, seed, budget, run_dir, cpus_per_trial)
     params = parse_space(cfg["search_space"])

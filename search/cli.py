@@ -12,7 +12,7 @@ import warnings
 from datetime import datetime
 from pathlib import Path
 
-from search.errors import ConfigError
+from hpo.errors import ConfigError
 
 SWEEP_USAGE = """usage: hpo sweep [--config-name NAME|PATH.yaml] [key=value ...]
 
@@ -28,7 +28,7 @@ Results go to sweep.output_dir; at the end the leaderboard is printed and best/ 
 
 
 def _sweep_help() -> str:
-    from search.compose import available_sweeps, group_options
+    from hpo.search.config.compose import available_sweeps, group_options
 
     lines = [SWEEP_USAGE, "Config groups (group=option):"]
     for group, options in group_options().items():
@@ -38,7 +38,7 @@ def _sweep_help() -> str:
 
 
 def cmd_sweep(args: list[str]) -> int:
-    from search.compose import DEFAULT_SWEEP
+    from hpo.search.config.compose import DEFAULT_SWEEP
 
     parser = argparse.ArgumentParser(prog="hpo sweep", add_help=False)
     parser.add_argument("--config-name", "-cn", default=DEFAULT_SWEEP)
@@ -48,7 +48,7 @@ def cmd_sweep(args: list[str]) -> int:
     if ns.help:
         print(_sweep_help())
         return 0
-    from search.sweep import prepare, run
+    from hpo.search.run.sweep import prepare, run
 
     prepared = prepare(ns.config_name, ns.overrides)
     cfg = prepared.config
@@ -68,8 +68,8 @@ def cmd_sweep(args: list[str]) -> int:
 
 def _finish(sweep_dir: Path) -> None:
     """After a sweep, resume or extend: export and print, then the W&B sweep-summary run (logger=wandb)."""
-    from search.export import export
-    from search.wandb_summary import log_sweep_summary
+    from hpo.search.results.export import export
+    from hpo.search.results.wandb_summary import log_sweep_summary
 
     summary = export(sweep_dir)
     _print_export(summary)
@@ -79,7 +79,7 @@ def _finish(sweep_dir: Path) -> None:
 
 
 def _grid_count(prepared) -> str:
-    from search.space import grid_size
+    from hpo.search.algorithms.space import grid_size
 
     return f"{grid_size(prepared.params)} trials"
 
@@ -107,7 +107,7 @@ def cmd_export(args: list[str]) -> int:
     parser.add_argument("sweep_dir")
     parser.add_argument("--top-k", type=int, default=None, help="also write top/rank-<n>-<trial>/ for the K best trials")
     ns = parser.parse_args(args)
-    from search.export import export
+    from hpo.search.results.export import export
 
     _print_export(export(ns.sweep_dir, top_k=ns.top_k))
     return 0
@@ -122,7 +122,7 @@ def cmd_report(args: list[str]) -> int:
     parser.add_argument("sweep_dir")
     parser.add_argument("--out", default=None, help="default: <sweep dir>/report/")
     ns = parser.parse_args(args)
-    from search.report import build_report
+    from hpo.search.results.report import build_report
 
     print(build_report(ns.sweep_dir, ns.out)["html"])
     return 0
@@ -136,7 +136,7 @@ def cmd_resume(args: list[str]) -> int:
     )
     parser.add_argument("sweep_dir")
     ns = parser.parse_args(args)
-    from search.resume import resume
+    from hpo.search.run.resume import resume
 
     _finish(resume(ns.sweep_dir))
     return 0
@@ -150,9 +150,10 @@ def cmd_extend(args: list[str]) -> int:
     parser.add_argument("sweep_dir")
     parser.add_argument("--trials", type=int, required=True, help="how many trials to add")
     ns = parser.parse_args(args)
-    from search.resume import extend
+    from hpo.search.results.export import evaluated_history
+    from hpo.search.run.resume import extend
 
-    _finish(extend(ns.sweep_dir, ns.trials))
+    _finish(extend(ns.sweep_dir, ns.trials, evaluated_history(ns.sweep_dir)))
     return 0
 
 
@@ -165,7 +166,7 @@ def cmd_ensemble(args: list[str]) -> int:
     parser.add_argument("sweep_dir")
     parser.add_argument("--top-k", type=int, required=True, help="how many of the best trials to average")
     ns = parser.parse_args(args)
-    from search.ensemble import ensemble, markdown_report, write_ensemble
+    from hpo.search.results.ensemble import ensemble, markdown_report, write_ensemble
 
     result = ensemble(ns.sweep_dir, ns.top_k)
     json_path, md_path = write_ensemble(ns.sweep_dir, result)
@@ -183,10 +184,10 @@ def cmd_train(args: list[str]) -> int:
     parser.add_argument("--output-dir", default=None, help="default: outputs/train/<sweep name>/<time>")
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
     ns = parser.parse_args(args)
-    from search.compose import compose_config
-    from search.schema import check, resolve
-    from search.sweep import check_inputs
-    from trainers.train import train
+    from hpo.search.config.compose import compose_config
+    from hpo.search.config.schema import check, resolve
+    from hpo.search.run.sweep import check_inputs
+    from hpo.trainers.runs.train import train
 
     cfg = resolve(compose_config(ns.config, ns.overrides))
     check(cfg)

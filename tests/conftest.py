@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from search.paths import PROJECT_ROOT
+from hpo.paths import PROJECT_ROOT
 
 SHARED_DATA = (PROJECT_ROOT / ".." / "shared" / "data").resolve()
 SST2 = SHARED_DATA / "sst2"

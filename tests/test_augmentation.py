@@ -8,11 +8,11 @@ from pathlib import Path
 
 import datasets
 import pytest
+from hpo.trainers.data.augmentation import AUGMENT_OPS, augment_dataset, augment_text, check_augment, load_synonyms
+from hpo.trainers.data.loading import load_splits
 
-from search.errors import ConfigError
+from hpo.errors import ConfigError
 from tests.conftest import SST2
-from trainers.augmentation import AUGMENT_OPS, augment_dataset, augment_text, check_augment, load_synonyms
-from trainers.data import load_splits
 
 TABLE = {"good": ("fine", "decent"), "movie": ("film",), "plot": ("story",)}
 SENTENCE = "a good movie with a thin plot and great acting overall"

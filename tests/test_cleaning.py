@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datasets
 import pytest
+from hpo.trainers.data.cleaning import clean_splits, clean_text
+from hpo.trainers.data.loading import load_splits
 
-from search.errors import ConfigError
+from hpo.errors import ConfigError
 from tests.conftest import SST2
-from trainers.cleaning import clean_splits, clean_text
-from trainers.data import load_splits
 
 
 def split(texts: list[str], labels: list[int] | None = None) -> datasets.Dataset:

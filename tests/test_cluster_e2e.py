@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import ray
+from hpo.search.results.export import export
+from hpo.search.run.sweep import init_ray, prepare, run
 from ray.cluster_utils import Cluster
 
-from search.errors import ConfigError
-from search.export import export
-from search.sweep import init_ray, prepare, run
+from hpo.errors import ConfigError
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from search.cli import main
-from search.compose import GROUPS, available_sweeps, compose_config, group_options
-from search.schema import check, resolve
-from search.sweep import prepare
+from hpo.search.cli import main
+from hpo.search.config.compose import GROUPS, available_sweeps, compose_config, group_options
+from hpo.search.config.schema import check, resolve
+from hpo.search.run.sweep import prepare
 
 # Options that need a value the user must give (``???``) get one here.
 REQUIRED = {

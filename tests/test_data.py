@@ -6,11 +6,11 @@ import math
 from pathlib import Path
 
 import pytest
+from hpo.trainers.data.demo import make_demo_split
+from hpo.trainers.data.loading import load_splits
 
-from search.errors import ConfigError
+from hpo.errors import ConfigError
 from tests.conftest import RTE, SST2
-from trainers.data import load_splits
-from trainers.demo_data import make_demo_split
 
 
 def test_sst2_tsv_with_integer_labels() -> None:

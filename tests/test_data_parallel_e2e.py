@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hpo.search.results.export import export
+from hpo.search.run.sweep import prepare, run
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
-from search.errors import ConfigError
-from search.export import export
-from search.sweep import prepare, run
+from hpo.errors import ConfigError
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow

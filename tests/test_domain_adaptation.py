@@ -7,20 +7,20 @@ import json
 import pandas as pd
 import pytest
 import torch
-from safetensors.torch import load_file
-from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, set_seed
-
-from search.errors import ConfigError
-from search.paths import minilm_path
-from tests.conftest import SST2
-from trainers.domain_adaptation import (
+from hpo.trainers.models.domain_adaptation import (
     DEFAULTS,
     STATE_FILE,
     adapt_encoder,
     check_domain_adaptation,
     load_unlabelled_texts,
 )
-from trainers.modeling import build_classifier, load_model_config, load_tokenizer
+from hpo.trainers.models.modeling import build_classifier, load_model_config, load_tokenizer
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, set_seed
+
+from hpo.errors import ConfigError
+from hpo.paths import minilm_path
+from tests.conftest import SST2
 
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 SEED = 3

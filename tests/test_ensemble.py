@@ -6,15 +6,15 @@ import json
 import math
 
 import pytest
+from hpo.search.cli import main
+from hpo.search.results.ensemble import ensemble_checkpoints
+from hpo.search.results.export import collect_trials
+from hpo.trainers.evaluation.evaluate import load_predictions
 from sklearn.metrics import f1_score
 
-from search.cli import main
-from search.ensemble import ensemble_checkpoints
-from search.errors import ConfigError
-from search.export import collect_trials
-from search.sweep import load_sweep_config
+from hpo.errors import ConfigError
+from hpo.layout import load_sweep_config
 from tests.small_sweep import NUM_TRIALS, small_sweep  # noqa: F401
-from trainers.evaluation import load_predictions
 
 pytestmark = pytest.mark.slow
 

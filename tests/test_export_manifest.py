@@ -9,11 +9,11 @@ from importlib import metadata
 
 import pytest
 import yaml
+from hpo.search.cli import main
+from hpo.search.config.compose import compose_config
+from hpo.search.config.schema import resolve
+from hpo.search.results.manifest import MANIFEST_FILE, config_hash, read_manifest
 
-from search.cli import main
-from search.compose import compose_config
-from search.manifest import MANIFEST_FILE, config_hash, read_manifest
-from search.schema import resolve
 from tests.small_sweep import NUM_TRIALS, small_sweep  # noqa: F401
 
 pytestmark = pytest.mark.slow

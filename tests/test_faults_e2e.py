@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hpo.search.results.export import collect_trials, evaluated_history, export
+from hpo.search.run.resume import extend
+from hpo.search.run.sweep import prepare, run
 
-from search.export import collect_trials, export
-from search.resume import extend
-from search.sweep import experiment_dirs, prepare, run
+from hpo.layout import experiment_dirs
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow
@@ -109,7 +110,7 @@ def test_extend_adds_trials_and_warm_starts_optuna(ray_session, out_dir: Path) -
     prepared = prepare("demo", [*SMALL, *REUSE, "searcher=optuna", "sweep.num_trials=3", "trainer.epochs=1", f"sweep.output_dir={out_dir}"])
     run(prepared, verbose=False)
     first = collect_trials(out_dir, "eval/accuracy", "max")
-    extend(out_dir, trials=2, verbose=False)
+    extend(out_dir, trials=2, history=evaluated_history(out_dir), verbose=False)
     assert [d.name for d in experiment_dirs(out_dir)] == ["trials", "trials-extend-1"]
     summary = export(out_dir)
     assert len(summary.records) == 5

@@ -6,12 +6,12 @@ from collections import Counter
 
 import pytest
 import torch
+from hpo.trainers.data.imbalance import class_weights, resample
+from hpo.trainers.data.loading import load_splits
 
-from search.errors import ConfigError
+from hpo.errors import ConfigError
 from tests.conftest import SHARED_DATA
 from tests.test_loop import config, run
-from trainers.data import load_splits
-from trainers.imbalance import class_weights, resample
 
 EMOTION = {"format": "tsv", "train_path": str(SHARED_DATA / "emotion" / "train.tsv"),
            "eval_path": str(SHARED_DATA / "emotion" / "validation.tsv"), "text_column": "text", "label_column": "label"}

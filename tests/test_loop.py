@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from search.compose import compose_config
-from search.schema import check, resolve
-from trainers.loop import fine_tune
+from hpo.search.config.compose import compose_config
+from hpo.search.config.schema import check, resolve
+from hpo.trainers.engine.loop import fine_tune
 
 TINY_DEMO = ["model=tiny_bert", "data.num_train=64", "data.num_eval=32", "trainer.batch_size=16", "trainer.learning_rate=1e-3"]
 
@@ -45,7 +44,7 @@ def test_fixed_seeds_reproduce_the_run() -> None:
 @pytest.mark.parametrize("extra", [[], ["trainer.batch_size=8", "trainer.gradient_accumulation_steps=2", "trainer.precision=bf16"]],
                          ids=["plain", "accumulation-bf16"])
 def test_resuming_from_a_checkpoint_continues_exactly(tmp_path, extra: list[str]) -> None:
-    from trainers.loop import ResumeState
+    from hpo.trainers.engine.loop import ResumeState
 
     cfg = config("trainer.epochs=3", "trainer.eval_every_steps=3", *extra)  # checkpoints mid-epoch too
     straight = run(cfg)
@@ -66,7 +65,7 @@ def test_resuming_from_a_checkpoint_continues_exactly(tmp_path, extra: list[str]
 
 @pytest.mark.parametrize(("fault", "error"), [("exception", "InjectedFaultError"), ("nan", "NonFiniteLossError"), ("oom", "TrialOutOfMemoryError")])
 def test_injected_faults_raise_their_reason(fault: str, error: str) -> None:
-    import trainers.loop as loop
+    import hpo.trainers.engine.loop as loop
 
     with pytest.raises(getattr(loop, error), match=r"step 2"):
         run(config("trainer.epochs=1", f"trainer.inject_fault={fault}", "trainer.inject_fault_at_step=2"))

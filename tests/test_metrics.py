@@ -5,16 +5,16 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from search.errors import ConfigError
-from trainers.metrics import (
+from hpo.trainers.evaluation.metrics import (
     METRIC_MODULES,
     classification_scorer,
     load_metric,
     perplexity_scorer,
     regression_scorer,
 )
-from trainers.options import CLASSIFICATION_METRICS, LANGUAGE_MODEL_METRICS, REGRESSION_METRICS
+
+from hpo.errors import ConfigError
+from hpo.options import CLASSIFICATION_METRICS, LANGUAGE_MODEL_METRICS, REGRESSION_METRICS
 
 PREDICTIONS = [1, 1, 0, 1, 0, 0, 1, 0]
 REFERENCES = [1, 0, 0, 1, 1, 0, 1, 0]

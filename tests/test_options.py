@@ -7,10 +7,11 @@ import json
 import subprocess
 import sys
 
-from trainers.loop import AUTOCAST_DTYPES
-from trainers.metrics import METRIC_MODULES
-from trainers.options import PRECISIONS, TASK_METRICS
-from trainers.tasks import TASKS
+from hpo.trainers.engine.loop import AUTOCAST_DTYPES
+from hpo.trainers.evaluation.metrics import METRIC_MODULES
+from hpo.trainers.tasks.registry import TASKS
+
+from hpo.options import PRECISIONS, TASK_METRICS
 
 HEAVY = ("torch", "transformers", "sklearn", "evaluate", "wandb")
 
@@ -32,7 +33,7 @@ def test_the_driver_modules_import_no_training_library() -> None:
     and model check (``check_inputs``) is the sweep driver's one step that loads them."""
     code = (
         "import json, sys\n"
-        "import search.cli, search.sweep, search.export, search.schema, search.callbacks, search.searchers\n"
+        "import hpo.search.cli, hpo.search.run.sweep, hpo.search.results.export, hpo.search.config.schema, hpo.search.run.callbacks, hpo.search.algorithms.searchers\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hpo.search.results.export import export
+from hpo.search.results.report import build_report
+from hpo.search.results.report_data import load_sweep, param_importances, text_stats
+from hpo.search.run.sweep import prepare, run
 from PIL import Image
 
-from search.export import export
-from search.report import build_report
-from search.report_data import load_sweep, param_importances, text_stats
-from search.sweep import prepare, run
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow
@@ -169,7 +169,7 @@ def test_max_mode_metric_and_missing_probabilities_are_reported_not_crashed(swee
 
 
 def test_hpo_report_cli_prints_the_html_path(sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from search.cli import main
+    from hpo.search.cli import main
 
     assert main(["report", str(sweep), "--out", str(tmp_path / "cli")]) == 0
     printed = capsys.readouterr().out.strip().splitlines()

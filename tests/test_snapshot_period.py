@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from hpo.search.run.sweep import SNAPSHOT_PERIOD_FACTOR, bound_experiment_snapshots
 from ray.tune.execution.experiment_state import _ExperimentCheckpointManager
-
-from search.sweep import SNAPSHOT_PERIOD_FACTOR, bound_experiment_snapshots
 
 
 def test_period_keeps_its_floor_and_backs_off_to_five_percent() -> None:

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from hpo.search.config.compose import compose_config
+from hpo.search.config.schema import check, resolve
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from search.compose import compose_config
-from search.schema import check, resolve
-from search.wandb_offline import read_offline_runs
 from tests.conftest import TINY_SST2
+from tests.helpers.wandb_offline import read_offline_runs
 
 pytestmark = pytest.mark.slow
 HPO = str(Path(sys.executable).parent / "hpo")
@@ -162,7 +162,7 @@ def test_best_checkpoint_keeps_predictions_report_and_confusion_matrix(sweep) ->
 
 
 def test_hpo_export_rewrites_the_leaderboard_and_best(sweep, capsys: pytest.CaptureFixture[str]) -> None:
-    from search.cli import main
+    from hpo.search.cli import main
 
     out, _ = sweep
     (out / "leaderboard.csv").unlink()

@@ -6,9 +6,9 @@ import itertools
 from pathlib import Path
 
 import pytest
+from hpo.search.results.export import export
+from hpo.search.run.sweep import prepare, run
 
-from search.export import export
-from search.sweep import prepare, run
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow
@@ -63,7 +63,7 @@ def test_sampling_searchers_run_the_asked_number_of_trials(ray_session, out_dir:
 
 
 def test_causal_lm_sweep_minimises_perplexity_and_its_winner_retrains(ray_session, out_dir: Path, tmp_path: Path) -> None:
-    from search.cli import main
+    from hpo.search.cli import main
 
     prepared = prepare("shakespeare_gpt2", [
         "model.config_overrides.n_embd=32", "model.config_overrides.n_layer=2", "model.config_overrides.n_head=2",

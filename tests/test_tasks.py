@@ -15,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from hpo.search.config.compose import compose_config
+from hpo.search.config.schema import check, resolve
+from hpo.trainers.engine.loop import fine_tune
+from hpo.trainers.models.optim import param_groups, parameter_depths
+from hpo.trainers.runs.cross_validation import CV_FILE
 
-from search.compose import compose_config
-from search.schema import check, resolve
 from tests.conftest import SST2
-from trainers.cross_validation import CV_FILE
-from trainers.loop import fine_tune
-from trainers.optim import param_groups, parameter_depths
 
 TINY_DEMO = ["model=tiny_bert", "data.num_train=64", "data.num_eval=32", "trainer.batch_size=16", "trainer.learning_rate=1e-3"]
 TINY_GPT2 = [
@@ -121,9 +121,9 @@ def test_k_fold_cross_validation_reports_every_fold_and_their_mean(tmp_path: Pat
 
 
 def test_gradient_accumulation_matches_one_large_batch() -> None:
-    from trainers.loop import _backward, precision_context
-    from trainers.modeling import build_classifier
-    from trainers.tasks import TaskData, get_task
+    from hpo.trainers.engine.loop import _backward, precision_context
+    from hpo.trainers.models.modeling import build_classifier
+    from hpo.trainers.tasks.registry import TaskData, get_task
 
     cfg = config("demo", *TINY_DEMO, "trainer.dropout=0")
     task, torch_device = get_task("classification"), torch.device("cpu")
@@ -148,7 +148,7 @@ def test_gradient_accumulation_counts_optimizer_steps() -> None:
 
 
 def test_layer_wise_learning_rate_decay_scales_each_depth() -> None:
-    from trainers.modeling import build_classifier
+    from hpo.trainers.models.modeling import build_classifier
 
     cfg = config("demo", *TINY_DEMO)
     model = build_classifier(cfg["model"], ["a", "b"], 0.1)
@@ -173,8 +173,8 @@ def test_bf16_mixed_precision_trains_on_cpu() -> None:
 
 
 def test_augmentation_grows_training_rows_only() -> None:
-    from trainers.modeling import load_tokenizer
-    from trainers.tasks import get_task
+    from hpo.trainers.models.modeling import load_tokenizer
+    from hpo.trainers.tasks.registry import get_task
 
     task = get_task("classification")
     plain = config("demo", *TINY_DEMO)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hpo.trainers.data.loading import load_splits
+from hpo.trainers.engine.loop import fine_tune
+from hpo.trainers.models.modeling import build_classifier
 from transformers import set_seed
 
-from search.errors import ConfigError
+from hpo.errors import ConfigError
 from tests.test_loop import config
-from trainers.data import load_splits
-from trainers.loop import fine_tune
-from trainers.modeling import build_classifier
 
 
 def initial_and_trained(cfg: dict) -> tuple[dict, dict]:

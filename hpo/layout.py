@@ -1,0 +1,93 @@
+"""Every file and folder of a sweep folder, named in one place.
+
+The driver writes them, the trials write their checkpoints, and export, report, ensemble, resume
+and the W&B summary read them back: each takes its names from here, so a renamed file cannot leave
+one reader behind. Pure path arithmetic and a YAML read; it imports nothing of hpo.
+
+::
+
+    <sweep>/
+      config.yaml                 the resolved config the sweep ran with (CONFIG_FILE)
+      trials/                     Ray Tune's experiment folder (TRIALS_DIR); ``hpo extend`` adds
+      trials-extend-<n>/          one more per extension
+        trial_<id>/               one trial: params.json, progress.csv, result.json, error.txt,
+          checkpoint_<n>/         one evaluation's checkpoint (see "a checkpoint" below)
+      leaderboard.csv, .md        every trial ranked by its best evaluation (LEADERBOARD_*)
+      best/                       the winner: config.yaml, metrics.yaml, manifest.json, checkpoint/
+      top/<rank>/                 the next k trials, laid out like best/
+      ensemble.json, .md          ``hpo ensemble``
+      report/report.html          ``hpo report`` and its figures
+      wandb/                      W&B's own run folders
+
+    a checkpoint: save_pretrained files, hpo_checkpoint.json (metrics + config),
+    eval_predictions.json, eval_report.json, training_state.pt (trials only), cv_folds.json (k-fold
+    trials), domain_adaptation.json (the adapted encoder of a two-stage trial)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hpo.errors import ConfigError
+
+# the sweep folder
+CONFIG_FILE = "config.yaml"
+TRIALS_DIR = "trials"
+LEADERBOARD_CSV = "leaderboard.csv"
+LEADERBOARD_MD = "leaderboard.md"
+BEST_DIR = "best"
+TOP_DIR = "top"
+ENSEMBLE_JSON = "ensemble.json"
+ENSEMBLE_MD = "ensemble.md"
+REPORT_DIR = "report"
+REPORT_HTML = "report.html"
+
+# an exported trial (best/, top/<rank>/)
+EXPORT_CHECKPOINT_DIR = "checkpoint"
+METRICS_YAML = "metrics.yaml"
+MANIFEST_FILE = "manifest.json"
+
+# a Ray Tune trial folder
+PARAMS_JSON = "params.json"
+PROGRESS_CSV = "progress.csv"
+RESULT_JSON = "result.json"
+
+# a checkpoint
+CHECKPOINT_METADATA_FILE = "hpo_checkpoint.json"
+PREDICTIONS_FILE = "eval_predictions.json"
+EVAL_REPORT_FILE = "eval_report.json"
+TRAINING_STATE_FILE = "training_state.pt"
+CV_FILE = "cv_folds.json"
+DOMAIN_ADAPTATION_FILE = "domain_adaptation.json"
+
+# ``hpo train``'s output folder
+TRAIN_HISTORY_FILE = "metrics.jsonl"
+TRAIN_BEST_FILE = "best.json"
+
+
+def experiment_name(extension: int | None = None) -> str:
+    """``trials`` for the sweep itself, ``trials-extend-<n>`` for its n-th extension."""
+    return TRIALS_DIR if extension is None else f"{TRIALS_DIR}-extend-{extension}"
+
+
+def experiment_dirs(sweep_dir: str | Path) -> list[Path]:
+    """The Ray Tune experiment folders of a sweep: ``trials`` and any ``trials-extend-<n>``, in order."""
+    sweep_dir = Path(sweep_dir)
+    extensions = sorted(sweep_dir.glob(f"{TRIALS_DIR}-extend-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    first = sweep_dir / TRIALS_DIR
+    return ([first] if first.is_dir() else []) + extensions
+
+
+def load_sweep_config(sweep_dir: str | Path) -> dict[str, Any]:
+    """The resolved config a sweep ran with, as saved in its folder.
+
+    Raises:
+        ConfigError: the folder is not a sweep folder.
+    """
+    path = Path(sweep_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError("sweep_dir", f"not a sweep folder: {path} is missing", value=str(sweep_dir))
+    return yaml.safe_load(path.read_text())

@@ -1,0 +1,36 @@
+"""The names a config may choose from, kept free of torch, transformers and datasets imports.
+
+The driver checks every config before Ray starts (``hpo.search.config.schema``); importing the modules that
+implement these options would cost it seconds of torch and transformers imports on every
+``hpo`` command. Each implementing module takes its names from here, so there is one list.
+"""
+
+from __future__ import annotations
+
+# hpo.trainers.tasks.registry: the metrics each task can report (the evaluate modules in metric_modules/).
+CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "roc_auc")
+REGRESSION_METRICS = ("mse", "mae", "pearsonr", "spearmanr")
+LANGUAGE_MODEL_METRICS = ("perplexity",)
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": CLASSIFICATION_METRICS,
+    "regression": REGRESSION_METRICS,
+    "causal_lm": LANGUAGE_MODEL_METRICS,
+}
+# Always reported besides the configured metrics, so the sweep may also rank by them.
+BUILTIN_METRICS = ("loss",)
+AVERAGES = ("auto", "binary", "macro", "micro", "weighted")
+
+# hpo.trainers.data.loading: file formats and the datasets builder (with its options) that reads each.
+FILE_FORMATS = {"tsv": ("csv", {"delimiter": "\t"}), "csv": ("csv", {}), "jsonl": ("json", {}), "parquet": ("parquet", {})}
+# Plain text: one row per paragraph (blank-line separated), for language modelling; it has no labels.
+TEXT_FORMAT = {"text": ("text", {"sample_by": "paragraph"})}
+FORMATS = ("demo", *FILE_FORMATS, *TEXT_FORMAT, "hub")
+
+# hpo.trainers.data.cleaning, hpo.trainers.data.imbalance, hpo.trainers.models.modeling, hpo.trainers.engine.loop
+DEDUP = ("none", "exact", "near")
+RESAMPLING = ("none", "oversample", "undersample")
+CLASS_WEIGHTS = ("none", "balanced")
+INITS = ("pretrained", "random")
+FREEZE_CHOICES = ("none", "embeddings", "all_but_head")
+PRECISIONS = ("fp32", "bf16", "fp16")
+FAULTS = ("exception", "nan", "oom")

@@ -1,0 +1,39 @@
+"""Dotted config keys (``trainer.learning_rate``) read from and written into plain nested dicts."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from hpo.errors import ConfigError
+
+
+def get_by_path(tree: Mapping[str, Any], key: str) -> Any:
+    """The value at a dotted key; ``KeyError`` if any part is missing."""
+    node: Any = tree
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(key)
+        node = node[part]
+    return node
+
+
+def apply_params(base: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with each sampled ``{dotted key: value}`` set.
+
+    Raises:
+        ConfigError: a key that the config does not have (a typo in the search space).
+    """
+    tree = copy.deepcopy(dict(base))
+    for key, value in params.items():
+        *parents, leaf = key.split(".")
+        node = tree
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"search_space.{key}", "no such config key")
+            node = node[part]
+        if leaf not in node:
+            raise ConfigError(f"search_space.{key}", "no such config key", choices=sorted(node))
+        node[leaf] = value
+    return tree

@@ -1,0 +1,1 @@
+"""Hydra composition and the schema: user input in, plain checked dicts out, before Ray starts."""

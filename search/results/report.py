@@ -1,0 +1,303 @@
+"""``hpo report <sweep dir>``: a visual report of a finished sweep, as PNGs and one self-contained HTML.
+
+Users would rather look than read: the report shows how the search went (history, parallel
+coordinates, importance, slices), how each trial learned and where ASHA or early stopping
+stopped it, whether trials over- or under-fitted, how good the winner is per class, and what
+the training data looks like. Each PNG is also embedded in ``report.html`` as a base64 ``data:``
+URI, so the HTML opens offline and can be mailed as one file. A section with nothing to show
+(e.g. no saved probabilities) says why in the HTML instead of failing the report.
+
+``report_data`` computes, ``report_plots`` draws, this module assembles.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hpo.search.results import report_plots as plots
+from hpo.search.results.export import leaderboard_rows
+from hpo.search.results.report_data import (
+    UNDERFIT_FRACTION,
+    NothingToShow,
+    SweepData,
+    diagnose,
+    evaluated,
+    load_sweep,
+    param_importances,
+    study_from_trials,
+    text_stats,
+)
+
+from hpo.errors import ConfigError
+from hpo.params import apply_params
+
+REPORT_DIR = "report"
+HTML_FILE = "report.html"
+
+
+@dataclass
+class Section:
+    """One heading of the report: its PNG (when there is something to draw) and what else to say."""
+
+    key: str
+    title: str
+    group: str
+    text: str = ""
+    png: Path | None = None
+    extra_html: str = ""
+    missing: str | None = None  # why there is nothing to show
+    embed: bool = True  # False: the HTML shows extra_html instead of the PNG (a table drawn as an image)
+
+
+GROUPS = ("The search", "The trials", "The best trial", "The data")
+
+
+def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
+    """Write the report of a sweep folder: one PNG per section and ``report.html`` embedding them all.
+
+    Args:
+        sweep_dir: a finished (or partly finished) sweep folder, as ``hpo sweep`` writes it.
+        out_dir: where to write; default ``<sweep_dir>/report/``.
+
+    Returns:
+        Section name (``history``, ``parallel_coordinates``, ``importance``, ``slices``,
+        ``learning_curves``, ``fitting``, ``confusion_matrix``, ``roc``, ``precision_recall``,
+        ``per_class``, ``class_balance``, ``text_lengths``, ``top_words``, ``wordcloud``,
+        ``topics``) -> PNG path, for each section that had something to draw, plus ``html`` ->
+        the HTML file.
+
+    Raises:
+        ConfigError: not a sweep folder, or no trial results in it.
+    """
+    data = load_sweep(sweep_dir)
+    out = Path(out_dir) if out_dir is not None else data.sweep_dir / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    sections: list[Section] = []
+    for build in (_search_sections, _trial_sections, _best_sections, _data_sections):
+        sections += build(data, out)
+    page = out / HTML_FILE
+    page.write_text(render_html(data, sections))
+    paths = {s.key: s.png for s in sections if s.png is not None}
+    paths["html"] = page
+    return paths
+
+
+def _attempt(section: Section, draw: Callable[[], Path]) -> Section:
+    """Draw a section's PNG, or record why there is nothing to show."""
+    try:
+        section.png = draw()
+    except NothingToShow as reason:
+        section.missing = str(reason)
+    return section
+
+
+def _search_sections(data: SweepData, out: Path) -> list[Section]:
+    group = GROUPS[0]
+    study = study_from_trials(data, evaluated(data))
+    history = Section("history", "Optimisation history", group,
+                      f"Each trial's best {data.metric} in the order the trials started; the red line is the best so far.")
+    parallel = Section("parallel_coordinates", "Parallel coordinates", group,
+                       f"One line per trial through its sampled values, coloured by its best {data.metric}.")
+    importance = Section("importance", "Hyperparameter importance", group,
+                         f"Optuna's fANOVA importance of each searched value for {data.metric}.")
+    slices = Section("slices", "Slice plots", group,
+                     f"Best {data.metric} against each searched value, one panel per hyperparameter; colour is the trial number.")
+    _attempt(history, lambda: plots.optimisation_history(data, out / "history.png"))
+    _attempt(parallel, lambda: plots.parallel_coordinates(study, data.metric, out / "parallel_coordinates.png"))
+    _attempt(slices, lambda: plots.slices(study, data.metric, out / "slices.png"))
+
+    def draw_importance() -> Path:
+        values, note = param_importances(data)
+        importance.extra_html = _table(["hyperparameter", "importance"], [[k, f"{v:.3f}"] for k, v in values.items()])
+        importance.text += f" Trials used: {note}."
+        return plots.importances(values, data.metric, note, out / "importance.png")
+
+    _attempt(importance, draw_importance)
+    return [history, parallel, importance, slices]
+
+
+def _trial_sections(data: SweepData, out: Path) -> list[Section]:
+    group = GROUPS[1]
+    stopped = sum(t.record.status == "stopped" for t in data.trials)
+    curves = Section("learning_curves", "Learning curves", group,
+                     f"{data.metric} at every evaluation of every trial. An X marks the last evaluation of a trial "
+                     f"stopped before its planned evaluations (leaderboard status <code>stopped</code>: {stopped} of "
+                     f"{len(data.trials)}), labelled with who stopped it: ASHA, or the trial's own early stopping.")
+    _attempt(curves, lambda: plots.learning_curves(data, out / "learning_curves.png", _planned_epochs(data)))
+
+    num_labels = _num_labels(data)
+    diagnoses = [diagnose(t, num_labels) for t in data.trials]
+    fitting = Section(
+        "fitting", "Fitting diagnosis", group,
+        "Train against evaluation loss of each trial. Rule: <b>under-fitting</b> when the final train/loss and "
+        f"eval/loss are both at least {UNDERFIT_FRACTION:.0%} of ln(K), the loss of guessing among K classes "
+        "(dotted line); <b>over-fitting</b> when "
+        "eval/loss rose at least 10% above its minimum while train/loss kept falling, or ends more than twice "
+        "train/loss and 0.2 above it; <b>fine</b> otherwise. train/loss is averaged over the steps since the "
+        "previous evaluation, so it lags the evaluated weights.",
+    )
+    fitting.extra_html = _table(
+        ["trial", "status", "verdict", "final train/loss", "final eval/loss", "min eval/loss", "why"],
+        [[d.trial_id, d.status, d.verdict, _num(d.train_loss), _num(d.eval_loss), _num(d.min_eval_loss), d.reason]
+         for d in diagnoses],
+    )
+    _attempt(fitting, lambda: plots.fitting(data.trials, diagnoses, out / "fitting.png", num_labels))
+    return [curves, fitting]
+
+
+def _best_sections(data: SweepData, out: Path) -> list[Section]:
+    group = GROUPS[2]
+    best = data.best
+    who = f"trial {best.trial_id}" if best else "the best trial"
+    where = f" (from <code>{html.escape(str(best.checkpoint))}</code>)" if best and best.checkpoint else ""
+    matrix = Section("confusion_matrix", "Confusion matrix", group, f"Evaluation rows of {who}{where}; rows are the true labels.")
+    roc = Section("roc", "ROC curves", group, f"From {who}'s predicted probabilities, one-vs-rest for more than two classes.")
+    pr = Section("precision_recall", "Precision-recall curves", group, f"From {who}'s predicted probabilities.")
+    table = Section("per_class", "Per-class report", group, f"Precision, recall, F1 and support of {who} per class.", embed=False)
+    sections = [matrix, roc, pr, table]
+    if best is None:
+        for s in sections:
+            s.missing = "no trial reported an evaluation"
+        return sections
+    if best.report is None:
+        for s in (matrix, table):
+            s.missing = f"the best checkpoint ({best.checkpoint}) holds no eval_report.json"
+    elif "confusion_matrix" not in best.report or "labels" not in best.report:
+        for s in (matrix, table):
+            s.missing = "the best checkpoint's eval_report.json has no classes (not a classification sweep)"
+    else:
+        report = best.report
+        matrix.extra_html = _table(["true \\ predicted", *report["labels"]],
+                                   [[name, *row] for name, row in zip(report["labels"], report["confusion_matrix"], strict=True)])
+        _attempt(matrix, lambda: plots.confusion(report["confusion_matrix"], report["labels"],
+                                                 f"Confusion matrix of trial {best.trial_id}", out / "confusion_matrix.png"))
+        table.extra_html = _table(["class", "precision", "recall", "f1-score", "support"], plots.per_class_rows(report))
+        _attempt(table, lambda: plots.per_class_table(report, out / "per_class.png"))
+    if best.predictions is None:
+        for s in (roc, pr):
+            s.missing = f"the best checkpoint ({best.checkpoint}) holds no eval_predictions.json"
+    else:
+        _attempt(roc, lambda: plots.roc(best.predictions, f"ROC of trial {best.trial_id}", out / "roc.png"))
+        _attempt(pr, lambda: plots.precision_recall(best.predictions, f"Precision-recall of trial {best.trial_id}",
+                                                     out / "precision_recall.png"))
+    return sections
+
+
+def _data_sections(data: SweepData, out: Path) -> list[Section]:
+    group = GROUPS[3]
+    source = html.escape(str(data.cfg["data"].get("name")))
+    sections = [
+        Section("class_balance", "Class balance", group, f"Rows per class of <code>{source}</code> as the trials saw them (after subsampling and cleaning)."),
+        Section("text_lengths", "Text length", group, "Words per training text, per class."),
+        Section("top_words", "Most frequent words", group, "The 20 most frequent words of the training texts, English stop words removed."),
+        Section("wordcloud", "Word cloud", group, "The 200 most frequent words, sized by frequency."),
+        Section("topics", "Topics", group, "A small topic model (scikit-learn's LDA on word counts) of the training texts."),
+    ]
+    try:
+        stats = text_stats(data.cfg["data"], seed=data.cfg["sweep"].get("seed", 0), task=data.cfg["trainer"].get("task", "classification"))
+    except (ConfigError, NothingToShow) as exc:
+        for s in sections:
+            s.missing = f"the training data could not be loaded: {exc}"
+        return sections
+    draws = (plots.class_balance, plots.text_lengths, plots.top_words, plots.word_cloud, plots.topics)
+    for section, draw in zip(sections, draws, strict=True):
+        _attempt(section, lambda draw=draw, key=section.key: draw(stats, out / f"{key}.png"))
+    sections[-1].extra_html = _table(["topic", "top words"], [[str(i + 1), ", ".join(w for w, _ in t)] for i, t in enumerate(stats.topics)])
+    return sections
+
+
+def _planned_epochs(data: SweepData) -> float | None:
+    planned = [apply_params(data.cfg, t.record.params)["trainer"].get("epochs") for t in data.trials]
+    planned = [p for p in planned if isinstance(p, (int, float))]
+    return max(planned) if planned else None
+
+
+def _num_labels(data: SweepData) -> int | None:
+    """K for the fitting rule's ln(K); None (the rule then skips under-fitting) without saved class names."""
+    names = ((data.best.predictions or {}).get("label_names") or (data.best.report or {}).get("labels")) if data.best else None
+    return len(names) if names else None
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.4g}"
+
+
+def _table(columns: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _embedded(png: Path, alt: str) -> str:
+    encoded = base64.b64encode(png.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt)}">'
+
+
+CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 0 auto; max-width: 1200px; padding: 1em 2em; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
+h3 { margin-top: 1.6em; } p.meta { color: #555; margin-top: 0; }
+img { max-width: 100%; height: auto; display: block; margin: 0.5em 0; border: 1px solid #eee; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; } th { background: #f3f3f3; }
+.missing { color: #8a5a00; background: #fff6e0; padding: 0.5em 1em; border-left: 4px solid #e0a000; }
+nav a { margin-right: 1em; } .scroll { overflow-x: auto; }
+"""
+
+
+def render_html(data: SweepData, sections: list[Section]) -> str:
+    """The whole report as one HTML page: no external CSS, JavaScript or image files."""
+    sweep = data.cfg["sweep"]
+    counts = {s: sum(t.record.status == s for t in data.trials) for s in ("finished", "stopped", "failed", "interrupted")}
+    best = data.records[0] if data.records and data.records[0].best else None
+    best_line = (f"best {html.escape(data.metric)} = {best.best[data.metric]:.4g} (trial {html.escape(best.trial_id)})"
+                 if best else "no trial reported the metric")
+    rows = leaderboard_rows(data.records, data.metric)
+    columns = [c for c in (rows[0] if rows else {}) if c != "error" or any(r["error"] for r in rows)]
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>hpo report: {html.escape(str(sweep['name']))}</title><style>{CSS}</style></head><body>",
+        f"<h1>Sweep report: {html.escape(str(sweep['name']))}</h1>",
+        f'<p class="meta">{html.escape(str(data.sweep_dir))} · metric {html.escape(data.metric)} ({html.escape(data.mode)}) · '
+        f"{data.cfg['model'].get('name')} on {data.cfg['data'].get('name')} · searcher {data.cfg['searcher'].get('name')}, "
+        f"scheduler {data.cfg['scheduler'].get('name')} · {len(data.trials)} trials: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        + f" · {best_line} · written {datetime.now():%Y-%m-%d %H:%M}</p>",
+        "<nav>" + "".join(f'<a href="#{_anchor(g)}">{g}</a>' for g in GROUPS) + "</nav>",
+        "<h2>Leaderboard</h2>",
+        '<div class="scroll">' + _table(columns, [[_cell(r[c]) for c in columns] for r in rows]) + "</div>",
+    ]
+    for group in GROUPS:
+        parts.append(f'<h2 id="{_anchor(group)}">{group}</h2>')
+        for s in (s for s in sections if s.group == group):
+            parts.append(f'<section id="{s.key}"><h3>{html.escape(s.title)}</h3>')
+            if s.text:
+                parts.append(f"<p>{s.text}</p>")
+            if s.png is not None and s.embed:
+                parts.append(_embedded(s.png, s.title))
+            elif s.missing:
+                parts.append(f'<p class="missing">Nothing to show: {html.escape(s.missing)}</p>')
+            if s.extra_html:
+                parts.append(f'<div class="scroll">{s.extra_html}</div>')
+            parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _anchor(group: str) -> str:
+    return group.lower().replace(" ", "-")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,1 @@
+"""Running a sweep on Ray Tune: Ray start, callbacks, resume and extend, storage."""

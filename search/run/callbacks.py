@@ -1,0 +1,72 @@
+"""Ray Tune callbacks for the sweep's side concerns: the progress shown to the user and W&B runs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from hpo.search.config.logger import wandb_destination
+from ray.tune import Callback
+
+from hpo.ranking import is_better
+from hpo.trial_status import error_summary, outcome
+
+
+class ProgressCallback(Callback):
+    """One line per evaluation and per trial end, with the counts and the best so far.
+
+    Replaces Ray's status tables with what a user watching a sweep asks: how many trials are
+    running, finished, stopped early or failed, and what the best result is so far.
+    """
+
+    def __init__(self, metric: str, mode: str, out: TextIO = sys.stdout) -> None:
+        self.metric, self.mode, self.out = metric, mode, out
+        self.started = time.monotonic()
+        self.best: tuple[float, str] | None = None
+        self.counts = {"running": 0, "finished": 0, "stopped": 0, "failed": 0}
+
+    def _print(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        best = f"best {self.metric}={self.best[0]:.4f} ({self.best[1]})" if self.best else "best: none yet"
+        counts = " ".join(f"{k} {v}" for k, v in self.counts.items())
+        print(f"[{elapsed:6.0f}s] {text:<58} | {counts} | {best}", file=self.out, flush=True)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.counts["running"] += 1
+        params = ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in trial.config.items())
+        self._print(f"{trial.trial_id} started: {params}"[:58])
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        value = result.get(self.metric)
+        if value is None:
+            return
+        if is_better(value, self.best[0] if self.best else None, self.mode):
+            self.best = (value, trial.trial_id)
+        self._print(f"{trial.trial_id} eval {result.get('training_iteration')}: {self.metric}={value:.4f}")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        ended = outcome("TERMINATED", trial.last_result)  # Ray sets the status after this call
+        self.counts["running"] -= 1
+        self.counts[ended] += 1
+        self._print(f"{trial.trial_id} {ended}")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.counts["running"] -= 1
+        self.counts["failed"] += 1
+        self._print(f"{trial.trial_id} failed")
+        print(f"         {trial.trial_id}: {error_summary(trial.error_file)}", file=self.out, flush=True)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def build_logger_callbacks(cfg: dict[str, Any], sweep_dir: str) -> list[Callback]:
+    """The W&B callback for ``logger=wandb``; none for ``logger=none``. Never writes an API key."""
+    logger = cfg["logger"]
+    if logger["name"] == "none":
+        return []
+    from hpo.search.run.wandb_runs import TrialRunsCallback  # imports wandb: only when W&B logs
+
+    return [TrialRunsCallback(base_config=cfg, **wandb_destination(logger), dir=sweep_dir, job_type="trial")]

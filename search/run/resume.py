@@ -1,0 +1,97 @@
+"""Continuing sweeps: ``hpo resume`` after the driver died, ``hpo extend`` to add trials.
+
+Resume is Ray Tune's own experiment restore: finished trials stay finished, interrupted trials
+restart from their latest checkpoint (the trial restores its optimizer and schedule too), and
+the searcher's saved state comes back. Extend runs a new experiment beside the first, with the
+Optuna searcher warm-started from every earlier trial's best evaluation.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from hpo.search.run.callbacks import ProgressCallback
+from hpo.search.run.sweep import (
+    init_ray,
+    prepare_resolved,
+    quiet_ray_trial_errors,
+    run,
+    trial_trainable,
+)
+
+from hpo.errors import ConfigError
+from hpo.layout import TRIALS_DIR, experiment_dirs, experiment_name, load_sweep_config
+
+
+def resume(sweep_dir: str | Path, verbose: bool = True) -> Path:
+    """Finish a sweep whose driver was interrupted; returns the sweep folder.
+
+    Raises:
+        ConfigError: the folder is not a sweep, or it has no experiment to resume.
+    """
+    from hpo.search.run.storage import mirror_experiments, run_storage
+    from ray import tune
+
+    sweep_dir = Path(sweep_dir).resolve()
+    cfg = load_sweep_config(sweep_dir)
+    mirror_experiments(cfg, sweep_dir, TRIALS_DIR)  # with sweep.storage_path, the state lives there
+    dirs = experiment_dirs(sweep_dir)
+    storage_path, filesystem = run_storage(cfg, sweep_dir)
+    path = str(dirs[-1]) if dirs and filesystem is None else f"{storage_path.rstrip('/')}/{dirs[-1].name}" if dirs else ""
+    if not dirs or not tune.Tuner.can_restore(path, storage_filesystem=filesystem):
+        raise ConfigError("sweep_dir", "nothing to resume: no Ray Tune experiment state in this folder", value=str(sweep_dir))
+    init_ray(cfg)
+    tuner = tune.Tuner.restore(
+        path,
+        storage_filesystem=filesystem,
+        trainable=trial_trainable(cfg),
+        resume_unfinished=True,
+        resume_errored=False,
+        restart_errored=False,
+    )
+    run_config = tuner._local_tuner.get_run_config()
+    run_config.callbacks = [c for c in run_config.callbacks or [] if not isinstance(c, ProgressCallback)]
+    if verbose:
+        run_config.callbacks.insert(0, ProgressCallback(cfg["sweep"]["metric"], cfg["sweep"]["mode"]))
+    quiet_ray_trial_errors()
+    tuner.fit()
+    mirror_experiments(cfg, sweep_dir, dirs[-1].name)
+    return sweep_dir
+
+
+def extend(sweep_dir: str | Path, trials: int, history: list[tuple[dict[str, Any], float]], verbose: bool = True) -> Path:
+    """Run ``trials`` more trials of a finished sweep, the searcher warm-started from the earlier ones.
+
+    Args:
+        history: ``(params, best value)`` of every earlier trial that evaluated; the caller reads
+            them from the sweep's results (``hpo.search.results``), which this room never imports.
+
+    Raises:
+        ConfigError: a grid sweep (its grid already ran once), or a bad trial count.
+    """
+    if trials < 1:
+        raise ConfigError("--trials", "must be >= 1", value=trials)
+    sweep_dir = Path(sweep_dir).resolve()
+    cfg = load_sweep_config(sweep_dir)
+    if cfg["searcher"]["name"] == "grid":
+        raise ConfigError("searcher.name", "a grid sweep runs its grid exactly once; extend a random or optuna sweep", value="grid", choices=["random", "optuna"])
+    n = len(experiment_dirs(sweep_dir))
+    extended = copy.deepcopy(cfg)
+    extended["sweep"]["num_trials"] = trials
+    extended["sweep"]["seed"] = cfg["sweep"]["seed"] + n  # new samples, not the first run's again
+    prepared = prepare_resolved(extended)
+    prepared.config["sweep"]["seed"] = cfg["sweep"]["seed"]  # trials keep the sweep's data seed
+    if cfg["searcher"]["name"] == "optuna":
+        warm_start(prepared.search.search_alg, history)
+    init_ray(cfg)
+    return run(prepared, verbose=verbose, experiment=experiment_name(n))
+
+
+def warm_start(search_alg: Any, history: list[tuple[dict[str, Any], float]]) -> None:
+    """Add the earlier trials to the searcher's model as already evaluated points (Ray's
+    ``Searcher.add_evaluated_point``), so it samples where they say it should."""
+    searcher = getattr(search_alg, "searcher", search_alg)  # through the ConcurrencyLimiter
+    for params, value in history:
+        searcher.add_evaluated_point(dict(params), value)

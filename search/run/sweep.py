@@ -1,0 +1,269 @@
+"""The sweep driver: validated config in, a finished sweep folder with its export out."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hpo.search.algorithms.schedulers import build_scheduler
+from hpo.search.algorithms.searchers import SearchPlan, build_search
+from hpo.search.algorithms.space import Param
+from hpo.search.config.compose import compose_config
+from hpo.search.config.schema import check, check_lr_scheduler, resolve
+from hpo.search.run.callbacks import ProgressCallback, build_logger_callbacks
+
+from hpo.errors import ConfigError
+from hpo.layout import CONFIG_FILE, TRIALS_DIR
+
+
+@dataclass
+class PreparedSweep:
+    """Everything decided and checked on the driver before Ray starts."""
+
+    config: dict[str, Any]
+    params: list[Param]
+    search: SearchPlan
+    scheduler: Any
+    sweep_dir: Path
+
+
+def prepare(config_name: str, overrides: list[str] | None = None) -> PreparedSweep:
+    """Compose, resolve and check a sweep, its data and its model, spending no compute on trials.
+
+    Raises:
+        ConfigError: any bad input, naming the key or file and the valid choices.
+    """
+    cfg = resolve(compose_config(config_name, overrides))
+    return prepare_resolved(cfg)
+
+
+def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
+    """The checks of :func:`prepare` on an already resolved config (used by resume and tests)."""
+    params = check(cfg)
+    search = build_search(cfg["searcher"], params, cfg["sweep"])
+    scheduler = build_scheduler(cfg["scheduler"])
+    check_inputs(cfg)
+    if cfg["sweep"].get("storage_path"):
+        from hpo.search.run.storage import open_storage
+
+        open_storage(cfg["sweep"]["storage_path"])
+    sweep_dir = Path(cfg["sweep"]["output_dir"]).expanduser().resolve()
+    cfg["sweep"]["output_dir"] = str(sweep_dir)
+    if cfg["logger"].get("group") is None:  # unique per sweep, kept in config.yaml for resumes
+        cfg["logger"]["group"] = f"{cfg['sweep']['name']}-{datetime.now():%Y%m%d-%H%M%S}"
+    return PreparedSweep(cfg, params, search, scheduler, sweep_dir)
+
+
+def check_inputs(cfg: dict[str, Any]) -> None:
+    """Load the data and the model's config and tokenizer once, so a bad path fails here.
+
+    The checks that need transformers run here rather than in ``hpo.search.config.schema.check``, so commands
+    that only read a config or a sweep folder never pay for importing torch and transformers.
+    """
+    from hpo.trainers.models.modeling import load_tokenizer
+    from hpo.trainers.tasks.registry import get_task
+
+    trainer = cfg["trainer"]
+    check_lr_scheduler(cfg)
+    task = get_task(trainer["task"])
+    splits = task.load_splits(cfg["data"], seed=cfg["sweep"]["seed"])
+    task.check_model(cfg["model"], splits.label_names, trainer)
+    load_tokenizer(cfg["model"])
+    if trainer.get("cv_folds"):
+        from hpo.trainers.runs.cross_validation import fold_indices
+
+        fold_indices(splits, trainer["cv_folds"], stratify=task.labels == "classes", seed=trainer["seed"])
+
+
+# Ray's rule for its "auto" snapshot period: wait 19x as long as the last save took, so saving
+# the experiment state costs at most 5% of the driver's time.
+SNAPSHOT_PERIOD_FACTOR = 19
+
+
+def bound_experiment_snapshots() -> None:
+    """Keep hpo's 1-second experiment-state snapshots from slowing down sweeps of many short trials.
+
+    A snapshot writes every trial's state and the pickled searcher, so it grows with the trial
+    count: at 300 trials each took ~85 ms and, one a second, they were 8 to 50% of the driver's
+    time (benchmarks/README.md, Overhead). Ray adapts the period only in its ``auto`` mode, whose
+    10-second floor would break ``hpo resume``'s promise of at most a second lost. This applies
+    Ray's own 5% rule with the configured period (``TUNE_GLOBAL_CHECKPOINT_S``, 1 s) as the
+    floor: small sweeps still snapshot every second, huge ones back off in proportion. Ray Tune
+    has no public setting for this, so the method of its snapshot manager is wrapped, once.
+    """
+    from ray.tune.execution.experiment_state import _ExperimentCheckpointManager as Manager
+
+    if getattr(Manager, "_hpo_bounded", False):
+        return
+    ray_update = Manager._update_auto_checkpoint_time
+
+    def update(self: Any, time_taken: float) -> None:
+        ray_update(self, time_taken)
+        if not self.auto_checkpoint_enabled:
+            floor = getattr(self, "_hpo_floor", None) or self._checkpoint_period
+            self._hpo_floor = floor
+            self._checkpoint_period = max(floor, time_taken * SNAPSHOT_PERIOD_FACTOR)
+
+    Manager._update_auto_checkpoint_time = update
+    Manager._hpo_bounded = True
+
+
+def init_ray(cfg: dict[str, Any]) -> None:
+    """Start a local Ray instance or connect to an existing cluster (``cluster.address``)."""
+    import ray
+
+    bound_experiment_snapshots()
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # C++ warnings are not for users
+    # Save the experiment state (what `hpo resume` restores) every second, not every 10+ seconds,
+    # so a driver killed at any moment loses at most a second of bookkeeping.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    address = cfg["cluster"].get("address")
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        # address="local": a new Ray instance for this sweep, even where a cluster already runs on
+        # this machine (``ray start``), which ray.init() would otherwise join and then refuse num_cpus.
+        ray.init(address="local", num_cpus=cfg["resources"].get("num_cpus"), **kwargs)
+
+
+def trial_trainable(cfg: dict[str, Any], trainable: Callable[..., None] | None = None) -> Any:
+    """The trial function with the sweep's config bound and its resources attached."""
+    from ray import tune
+
+    if trainable is None:  # torch and transformers load in the trial workers, not here
+        from hpo.trainers.runs.trial import run_trial
+
+        trainable = run_trial
+    resources = {"cpu": cfg["resources"]["cpus_per_trial"], "gpu": cfg["resources"]["gpus_per_trial"]}
+    if workers_per_trial(cfg) > 1:
+        # The trial only drives a TorchTrainer whose workers hold the CPUs and GPUs; Ray needs some
+        # resource in a bundle, so the driver holds 1 MiB of Ray's memory resource and nothing else.
+        resources = tune.PlacementGroupFactory([{"memory": 2**20}])
+    return tune.with_resources(tune.with_parameters(trainable, base_config=cfg), resources)
+
+
+def run(
+    prepared: PreparedSweep,
+    verbose: bool = True,
+    trainable: Callable[..., None] | None = None,
+    experiment: str = TRIALS_DIR,
+) -> Path:
+    """Run the sweep's trials on Ray Tune; returns the sweep folder.
+
+    Args:
+        prepared: the checked sweep.
+        verbose: print a progress line per evaluation and trial end.
+        trainable: a function ``(params, base_config)`` run as each trial; default: fine-tuning
+            (``hpo.trainers.runs.trial.run_trial``). Benchmarks pass a surrogate here to reuse the rest.
+        experiment: the Ray Tune experiment folder inside the sweep folder (``hpo extend``
+            adds ``trials-extend-<n>`` beside the first one).
+    """
+    from hpo.search.run.storage import mirror_experiments, run_storage
+    from ray import tune
+
+    cfg, sweep_dir = prepared.config, prepared.sweep_dir
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if experiment == TRIALS_DIR:  # an extension keeps the sweep's config as it was
+        (sweep_dir / CONFIG_FILE).write_text(yaml.safe_dump(cfg, sort_keys=False))
+    init_ray(cfg)
+    check_cluster_resources(cfg)
+    metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
+    callbacks = [ProgressCallback(metric, mode)] if verbose else []
+    callbacks += build_logger_callbacks(cfg, sweep_dir=str(sweep_dir))
+    storage_path, storage_filesystem = run_storage(cfg, sweep_dir)
+    tuner = tune.Tuner(
+        trial_trainable(cfg, trainable),
+        param_space=prepared.search.param_space,
+        tune_config=tune.TuneConfig(
+            metric=metric,
+            mode=mode,
+            search_alg=prepared.search.search_alg,
+            scheduler=prepared.scheduler,
+            num_samples=prepared.search.num_samples,
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+            reuse_actors=cfg["resources"]["reuse_workers"] and workers_per_trial(cfg) == 1,
+            max_concurrent_trials=data_parallel_concurrency(cfg),
+        ),
+        run_config=tune.RunConfig(
+            name=experiment,
+            storage_path=storage_path,
+            storage_filesystem=storage_filesystem,
+            callbacks=callbacks,
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=cfg["sweep"]["max_failures"]),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=1, checkpoint_score_attribute=metric, checkpoint_score_order=mode
+            ),
+        ),
+    )
+    quiet_ray_trial_errors()
+    tuner.fit()
+    mirror_experiments(cfg, sweep_dir, experiment)
+    return sweep_dir
+
+
+def quiet_ray_trial_errors() -> None:
+    """Ray logs each trial error with its traceback; the progress lines and the leaderboard say it once."""
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+
+
+def workers_per_trial(cfg: dict[str, Any]) -> int:
+    """Ray Train workers per trial (``resources.workers_per_trial``; 1: the trial trains in its own process)."""
+    return int(cfg["resources"].get("workers_per_trial") or 1)
+
+
+def data_parallel_concurrency(cfg: dict[str, Any]) -> int | None:
+    """How many data-parallel trials fit the cluster at once (None: single-process trials).
+
+    A data-parallel trial holds no resources itself (its Train workers do), so Tune alone would
+    start every trial and leave their worker groups waiting; this caps them at what fits.
+    """
+    import ray
+
+    workers = workers_per_trial(cfg)
+    if workers == 1:
+        return None
+    available = ray.cluster_resources()
+    fits = [int(float(available.get(name, 0)) // (workers * float(cfg["resources"][key])))
+            for key, name in (("cpus_per_trial", "CPU"), ("gpus_per_trial", "GPU")) if cfg["resources"][key]]
+    return max(1, min(fits)) if fits else None
+
+
+def check_cluster_resources(cfg: dict[str, Any]) -> None:
+    """Reject a trial that asks for more than the whole cluster has, before it waits forever.
+
+    Raises:
+        ConfigError: naming the resource, the request and what the cluster has.
+    """
+    import ray
+
+    available = ray.cluster_resources()
+    for key, name in (("cpus_per_trial", "CPU"), ("gpus_per_trial", "GPU")):
+        wanted = float(cfg["resources"][key] or 0) * workers_per_trial(cfg)
+        has = float(available.get(name, 0))
+        if wanted > has:
+            raise ConfigError(
+                f"resources.{key}",
+                f"a trial asks for {wanted:g} {name} but the Ray cluster has {has:g} "
+                f"(cluster resources: CPU={available.get('CPU', 0):g}, GPU={available.get('GPU', 0):g})"
+                + (f"; {workers_per_trial(cfg)} workers per trial" if workers_per_trial(cfg) > 1 else ""),
+                value=wanted,
+            )
+
+
+def trial_name(trial: Any) -> str:
+    """Short, stable names: the W&B run, the trial folder and the leaderboard all use them."""
+    return f"trial_{trial.trial_id}"

@@ -1,0 +1,1 @@
+"""Test helpers that are not shipped with hpo (the W&B offline reader)."""

@@ -1,0 +1,1 @@
+"""Loading, cleaning, imbalance handling and augmentation of the rows a trial trains on."""

@@ -1,0 +1,230 @@
+"""Loading a labelled text dataset into two ``datasets.Dataset`` splits with integer labels.
+
+Local TSV, CSV and JSONL files load through ``datasets``' own csv and json builders, Hub
+datasets by name, and the demo data from its generator. Every problem with the data (a missing
+file or column, an empty file, labels that are not one type) raises ``ConfigError`` naming the
+file and the column, so the driver can check the data before any trial starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+from hpo.trainers.data.cleaning import clean_splits
+from hpo.trainers.data.columns import column_values
+from hpo.trainers.data.demo import DEMO_LABEL_NAMES, make_demo_split
+
+from hpo.errors import ConfigError
+from hpo.options import FILE_FORMATS, FORMATS, TEXT_FORMAT
+
+LABEL_KINDS = ("classes", "numeric")
+
+
+@dataclass
+class LabelledSplits:
+    """Train and evaluation splits with columns text, [text_pair,] label (int ids)."""
+
+    train: datasets.Dataset
+    eval: datasets.Dataset
+    label_names: list[str]
+    report: dict[str, int] = field(default_factory=dict)  # what cleaning did, reported as data/...
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
+def load_splits(data: dict[str, Any], seed: int = 0, labels: str = "classes") -> LabelledSplits:
+    """Load, check, subsample and label-encode the train and evaluation splits.
+
+    Args:
+        labels: ``classes`` maps labels to ids 0..K-1; ``numeric`` (regression) keeps them as floats.
+
+    Raises:
+        ConfigError: unknown format, missing or malformed file, missing column, bad labels.
+    """
+    fmt = data.get("format")
+    if fmt not in FORMATS:
+        raise ConfigError("data.format", "unknown format", value=fmt, choices=FORMATS)
+    if fmt in TEXT_FORMAT:
+        raise ConfigError("data.format", "plain text has no labels: use it with trainer=causal_lm, or as "
+                          "trainer.domain_adaptation.text_path", value=fmt)
+    datasets.disable_progress_bars()
+    encode_labels = _encode_labels if labels == "classes" else _numeric_labels
+    if fmt == "demo":
+        label_names = DEMO_LABEL_NAMES
+        train = datasets.Dataset.from_dict(make_demo_split(data["num_train"], seed=seed + 1))
+        evaluation = datasets.Dataset.from_dict(make_demo_split(data["num_eval"], seed=seed + 2))
+        sources = {"train": "demo data", "eval": "demo data"}
+    else:
+        if fmt == "hub":
+            train, evaluation = _load_hub(data)
+            sources = {"train": f"{data['hub_name']}:{data.get('train_split', 'train')}",
+                       "eval": f"{data['hub_name']}:{data.get('eval_split', 'validation')}"}
+        else:
+            train = load_file(fmt, data["train_path"], "data.train_path")
+            evaluation = load_file(fmt, data["eval_path"], "data.eval_path") if data.get("eval_path") else None
+            sources = {"train": str(Path(data["train_path"]).expanduser().resolve())}
+            sources["eval"] = str(Path(data["eval_path"]).expanduser().resolve()) if evaluation is not None else sources["train"]
+        train = _select_columns(train, data, sources["train"])
+        if evaluation is None:  # no evaluation file: hold out a (stratified) share of the training rows
+            train, _, label_names = encode_labels(train, train, sources)
+            train, evaluation = _validation_split(train, data.get("validation_fraction", 0.1), seed, stratify=labels == "classes")
+        else:
+            evaluation = _select_columns(evaluation, data, sources["eval"])
+            train, evaluation, label_names = encode_labels(train, evaluation, sources)
+    train = _subsample(train, data.get("max_train_samples"), seed)
+    evaluation = _subsample(evaluation, data.get("max_eval_samples"), seed)
+    train, evaluation, report = clean_splits(train, evaluation, data.get("clean"))
+    if len(train) == 0:
+        raise ConfigError("data.clean", "no training rows left after cleaning", value=report)
+    return LabelledSplits(train, evaluation, label_names, report)
+
+
+def _validation_split(train: datasets.Dataset, fraction: float, seed: int, stratify: bool = True) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """Train and validation rows, with the same class proportions when ``stratify`` (``datasets``' stratified split)."""
+    if not 0 < fraction < 1:
+        raise ConfigError("data.validation_fraction", "must be in (0, 1)", value=fraction)
+    try:
+        parts = train.train_test_split(test_size=fraction, stratify_by_column="label" if stratify else None, seed=seed)
+    except ValueError as exc:
+        raise ConfigError("data.validation_fraction", f"cannot split {len(train)} rows: {exc}", value=fraction) from None
+    return parts["train"], parts["test"]
+
+
+def load_file(fmt: str, path: str | None, key: str) -> datasets.Dataset:
+    """One local data file as a ``Dataset``, every problem named with ``key`` and the file."""
+    if not path:
+        raise ConfigError(key, f"a path is required for format {fmt}")
+    file = Path(path).expanduser().resolve()
+    if not file.is_file():
+        raise ConfigError(key, "file not found", value=str(file))
+    if file.stat().st_size == 0:
+        raise ConfigError(key, "file is empty", value=str(file))
+    if fmt != "parquet":
+        _check_utf8(file, key)
+    builder, kwargs = {**FILE_FORMATS, **TEXT_FORMAT}[fmt]
+    level = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its parse errors come back below
+    try:
+        dataset = datasets.load_dataset(builder, data_files=str(file), split="train", **kwargs)
+    except Exception as exc:  # datasets raises many types for malformed files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(key, f"cannot read {file} as {fmt}: {reason}") from None
+    finally:
+        datasets.logging.set_verbosity(level)
+    if len(dataset) == 0:
+        raise ConfigError(key, "file has no rows", value=str(file))
+    return dataset
+
+
+def _check_utf8(file: Path, key: str) -> None:
+    """Name the line of the first byte that is not UTF-8, which parsers report only vaguely."""
+    with file.open("rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(key, f"{file} is not valid UTF-8 (line {number}, byte {exc.start}); re-encode it as UTF-8") from None
+
+
+def _load_hub(data: dict[str, Any]) -> tuple[datasets.Dataset, datasets.Dataset]:
+    name, config = data.get("hub_name"), data.get("hub_config")
+    if not name:
+        raise ConfigError("data.hub_name", "required for format hub")
+    try:
+        loaded = datasets.load_dataset(name, config)
+    except Exception as exc:
+        raise ConfigError("data.hub_name", f"cannot load {name!r} from the Hub: {exc}") from None
+    splits = {}
+    for key, default in (("train_split", "train"), ("eval_split", "validation")):
+        split = data.get(key) or default
+        if split not in loaded:
+            raise ConfigError(f"data.{key}", "no such split", value=split, choices=list(loaded))
+        splits[key] = loaded[split]
+    return splits["train_split"], splits["eval_split"]
+
+
+def _select_columns(dataset: datasets.Dataset, data: dict[str, Any], source: str) -> datasets.Dataset:
+    """Keep and rename the configured columns to text, text_pair and label."""
+    mapping = {data["text_column"]: "text", data["label_column"]: "label"}
+    if data.get("text_pair_column"):
+        mapping[data["text_pair_column"]] = "text_pair"
+    keys = {data["text_column"]: "data.text_column", data["label_column"]: "data.label_column",
+            data.get("text_pair_column"): "data.text_pair_column"}
+    for column in mapping:
+        if column not in dataset.column_names:
+            raise ConfigError(keys[column], f"column not found in {source}", value=column,
+                              choices=dataset.column_names)
+    dataset = dataset.select_columns(list(mapping))
+    return dataset.rename_columns({k: v for k, v in mapping.items() if k != v})
+
+
+def _encode_labels(
+    train: datasets.Dataset, evaluation: datasets.Dataset, sources: dict[str, str]
+) -> tuple[datasets.Dataset, datasets.Dataset, list[str]]:
+    """Map labels to ids 0..K-1, sorted by name (strings) or value (integers)."""
+    train_labels = _check_labels(column_values(train, "label"), sources["train"])
+    eval_labels = _check_labels(column_values(evaluation, "label"), sources["eval"])
+    train_kind, eval_kind = type(train_labels[0]).__name__, type(eval_labels[0]).__name__
+    if train_kind != eval_kind:
+        raise ConfigError("data.label_column", f"{sources['train']} has {train_kind} labels but {sources['eval']} has {eval_kind} labels; use one type in both")
+    names = sorted(set(train_labels))
+    if len(names) < 2:
+        raise ConfigError("data.label_column", f"{sources['train']} has a single label {names}; classification needs two or more")
+    unseen = sorted(set(eval_labels) - set(names), key=str)
+    if unseen:
+        raise ConfigError("data.label_column", f"{sources['eval']} has labels not in the training data",
+                          value=unseen[:5], choices=names)
+    index = {name: i for i, name in enumerate(names)}
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        return {"label": [index[y] for y in batch["label"]]}
+
+    features = train.features.copy()
+    features["label"] = datasets.ClassLabel(names=[str(n) for n in names])
+    train = train.map(encode, batched=True, features=features)
+    features = evaluation.features.copy()
+    features["label"] = datasets.ClassLabel(names=[str(n) for n in names])
+    evaluation = evaluation.map(encode, batched=True, features=features)
+    return train, evaluation, [str(n) for n in names]
+
+
+def _numeric_labels(
+    train: datasets.Dataset, evaluation: datasets.Dataset, sources: dict[str, str]
+) -> tuple[datasets.Dataset, datasets.Dataset, list[str]]:
+    """Regression targets as float32; the single "label name" is the target's column."""
+    out = []
+    for dataset, source in ((train, sources["train"]), (evaluation, sources["eval"])):
+        values = column_values(dataset, "label")
+        bad = next((y for y in values if isinstance(y, bool) or not isinstance(y, (int, float)) or y != y), None)
+        if bad is not None or any(y is None for y in values):
+            example = None if any(y is None for y in values) else bad
+            raise ConfigError("data.label_column", f"{source} has a label that is not a number ({example!r}); "
+                              "regression (trainer=regression) needs numeric labels in every row")
+        features = dataset.features.copy()
+        features["label"] = datasets.Value("float32")
+        out.append(dataset.cast(features))
+    return out[0], out[1], ["value"]
+
+
+def _check_labels(labels: list[Any], source: str) -> list[Any]:
+    if any(y is None for y in labels):
+        raise ConfigError("data.label_column", f"{source} has rows with no label")
+    kinds = {type(y).__name__ for y in labels}
+    if kinds == {"str"}:  # a CSV column mixing numbers and names is read as text
+        numeric = {y.strip().lstrip("-").isdigit() for y in labels}
+        if len(numeric) > 1:
+            kinds = {"int", "str"}
+    if len(kinds) > 1 or not kinds <= {"int", "str", "bool"}:
+        raise ConfigError("data.label_column", f"{source} mixes label types {sorted(kinds)}; use one type (int or str)")
+    return labels
+
+
+def _subsample(dataset: datasets.Dataset, limit: int | None, seed: int) -> datasets.Dataset:
+    if limit is None or limit >= len(dataset):
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(limit))

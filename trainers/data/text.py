@@ -1,0 +1,95 @@
+"""Unlabelled text for causal language modelling: a plain-text file or a text column, cut into blocks.
+
+Plain text loads through ``datasets``' own ``text`` builder, one row per paragraph; TSV, CSV,
+JSONL and Parquet files give their ``data.text_column``. Without an evaluation file the last
+``data.validation_fraction`` of the rows is held out in order, not shuffled: neighbouring
+paragraphs of a book share names and phrasing, so a random split would leak.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import datasets
+from hpo.trainers.data.cleaning import clean_splits
+from hpo.trainers.data.loading import LabelledSplits, load_file
+from transformers import PreTrainedTokenizerBase
+
+from hpo.errors import ConfigError
+from hpo.options import FILE_FORMATS, TEXT_FORMAT
+
+LM_FORMATS = (*TEXT_FORMAT, *FILE_FORMATS, "demo")
+
+
+def load_text_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
+    """Train and evaluation datasets with one column, ``text`` (no labels).
+
+    Raises:
+        ConfigError: an unknown format, a missing or malformed file, a missing column, no text.
+    """
+    fmt = data.get("format")
+    if fmt not in LM_FORMATS:
+        raise ConfigError("data.format", "not a format for language modelling", value=fmt, choices=LM_FORMATS)
+    datasets.disable_progress_bars()
+    if fmt == "demo":
+        from hpo.trainers.data.demo import make_demo_split
+
+        train = datasets.Dataset.from_dict({"text": make_demo_split(data["num_train"], seed=seed + 1)["text"]})
+        evaluation = datasets.Dataset.from_dict({"text": make_demo_split(data["num_eval"], seed=seed + 2)["text"]})
+    else:
+        train = _texts(load_file(fmt, data.get("train_path"), "data.train_path"), data, fmt, data["train_path"], "data.train_path")
+        if data.get("eval_path"):
+            evaluation = _texts(load_file(fmt, data["eval_path"], "data.eval_path"), data, fmt, data["eval_path"], "data.eval_path")
+        else:
+            train, evaluation = _tail_split(train, data.get("validation_fraction", 0.1))
+    if data.get("max_train_samples"):
+        train = train.select(range(min(len(train), data["max_train_samples"])))
+    if data.get("max_eval_samples"):
+        evaluation = evaluation.select(range(min(len(evaluation), data["max_eval_samples"])))
+    train, evaluation, report = clean_splits(train, evaluation, data.get("clean"))
+    if len(train) == 0 or len(evaluation) == 0:
+        raise ConfigError("data.train_path" if len(train) == 0 else "data.eval_path", "no text left after loading and cleaning", value=report)
+    return LabelledSplits(train, evaluation, [], report)
+
+
+def _texts(dataset: datasets.Dataset, data: dict[str, Any], fmt: str, path: str, key: str) -> datasets.Dataset:
+    file = Path(path).expanduser().resolve()
+    column = "text" if fmt in TEXT_FORMAT else data.get("text_column") or "text"
+    if column not in dataset.column_names:
+        raise ConfigError("data.text_column", f"column not found in {file}", value=column, choices=dataset.column_names)
+    dataset = dataset.select_columns([column]).rename_columns({column: "text"} if column != "text" else {})
+    dataset = dataset.filter(lambda row: bool(row["text"] and row["text"].strip()))
+    if len(dataset) == 0:
+        raise ConfigError(key, f"no text in {file} (only blank lines)")
+    return dataset
+
+
+def _tail_split(train: datasets.Dataset, fraction: float) -> tuple[datasets.Dataset, datasets.Dataset]:
+    if not 0 < fraction < 1:
+        raise ConfigError("data.validation_fraction", "must be in (0, 1)", value=fraction)
+    held_out = max(1, round(len(train) * fraction))
+    if held_out >= len(train):
+        raise ConfigError("data.validation_fraction", f"cannot hold out {held_out} of {len(train)} rows", value=fraction)
+    cut = len(train) - held_out
+    return train.select(range(cut)), train.select(range(cut, len(train)))
+
+
+def to_blocks(dataset: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, block_size: int) -> list[dict[str, list[int]]]:
+    """Tokenise every row, join them with the end-of-text (or separator) token and cut equal blocks.
+
+    Equal blocks waste no compute on padding, and every token is predicted from up to
+    ``block_size`` tokens of context, as in GPT-2's own training. A remainder shorter than a
+    block is dropped; a text shorter than one block still gives one (shorter) block.
+    """
+    separator = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+    ids: list[int] = []
+    for encoded in tokenizer(list(dataset["text"]), add_special_tokens=False)["input_ids"]:
+        ids.extend(encoded)
+        if separator is not None:
+            ids.append(separator)
+    if len(ids) < 2:
+        raise ConfigError("data.train_path", "the text has fewer than 2 tokens")
+    if len(ids) < block_size:
+        return [{"input_ids": ids}]
+    return [{"input_ids": ids[i:i + block_size]} for i in range(0, len(ids) - block_size + 1, block_size)]

@@ -1,0 +1,1 @@
+"""The training loop: precision, accumulation, clipping, the saved training state."""

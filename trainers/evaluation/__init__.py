@@ -1,0 +1,1 @@
+"""Scoring a model: metrics (evaluate modules shipped in metric_modules/), predictions, early stopping."""

@@ -1,0 +1,1 @@
+"""Building, freezing and optimising models; masked-LM domain adaptation."""

@@ -1,0 +1,130 @@
+"""Building the tokenizer and the sequence-classification model a trial fine-tunes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from hpo.errors import ConfigError
+from hpo.options import FREEZE_CHOICES, INITS
+
+# Dropout attributes by architecture family; whichever the config has are set.
+DROPOUT_ATTRIBUTES = (
+    "hidden_dropout_prob", "attention_probs_dropout_prob",  # BERT family
+    "dropout", "attention_dropout",  # DistilBERT, BART
+    "resid_pdrop", "embd_pdrop", "attn_pdrop",  # GPT-2
+)
+
+
+def load_tokenizer(model: dict[str, Any]) -> PreTrainedTokenizerBase:
+    """The tokenizer named by ``model.tokenizer``, else that of ``model.pretrained``."""
+    source = model.get("tokenizer") or model["pretrained"]
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise ConfigError("model.tokenizer" if model.get("tokenizer") else "model.pretrained",
+                          f"cannot load a tokenizer from {source!r}: {str(exc).splitlines()[0]}") from None
+
+
+def load_model_config(model: dict[str, Any], dropout: float | None, **task_settings: Any) -> PretrainedConfig:
+    """The model's config with the task's settings (labels, problem type), the searched dropout
+    and any overrides; a model with no ``pretrained`` source is built from ``architecture``."""
+    try:
+        if model.get("pretrained"):
+            config = AutoConfig.from_pretrained(model["pretrained"], **task_settings)
+        elif model.get("architecture"):
+            config = AutoConfig.for_model(model["architecture"], **task_settings)
+        else:
+            raise ConfigError("model.pretrained", "set a pretrained model (name or folder), or model.architecture with model.init=random")
+    except (OSError, ValueError) as exc:
+        source = model.get("pretrained") or model.get("architecture")
+        key = "model.pretrained" if model.get("pretrained") else "model.architecture"
+        raise ConfigError(key, f"cannot load a model config from {source!r}: {str(exc).splitlines()[0]}") from None
+    for key, value in (model.get("config_overrides") or {}).items():
+        if not hasattr(config, key):
+            raise ConfigError(f"model.config_overrides.{key}", f"not an attribute of {type(config).__name__}")
+        setattr(config, key, value)
+    if dropout is not None:
+        for attribute in DROPOUT_ATTRIBUTES:
+            if hasattr(config, attribute):
+                setattr(config, attribute, dropout)
+    return config
+
+
+def build_model(model: dict[str, Any], auto_class: type, dropout: float | None, **task_settings: Any) -> PreTrainedModel:
+    """``auto_class`` (e.g. ``AutoModelForCausalLM``) with pretrained weights, or random weights (``init: random``)."""
+    init = model.get("init", "pretrained")
+    if init not in INITS:
+        raise ConfigError("model.init", "unknown initialisation", value=init, choices=INITS)
+    config = load_model_config(model, dropout, **task_settings)
+    if init == "random":
+        return auto_class.from_config(config)
+    if not model.get("pretrained"):
+        raise ConfigError("model.pretrained", "init=pretrained needs pretrained weights (a name or folder)")
+    return auto_class.from_pretrained(model["pretrained"], config=config)
+
+
+def build_classifier(model: dict[str, Any], label_names: list[str], dropout: float | None, problem_type: str | None = None) -> PreTrainedModel:
+    """A sequence classifier (or regressor, one output): the encoder plus a new head."""
+    settings: dict[str, Any] = {"num_labels": len(label_names)}
+    if problem_type == "regression":
+        settings["problem_type"] = "regression"
+    else:
+        settings.update(id2label=dict(enumerate(label_names)), label2id={name: i for i, name in enumerate(label_names)})
+    return build_model(model, AutoModelForSequenceClassification, dropout, **settings)
+
+
+def freeze(model: PreTrainedModel, what: str = "none", first_layers: int = 0) -> None:
+    """Freeze the embeddings, the first ``first_layers`` encoder layers, or everything but the head.
+
+    Transfer learning with little data often does better, and trains faster, when the lower
+    layers keep their pretrained weights.
+
+    Raises:
+        ConfigError: an unknown choice, or more layers than the model has.
+    """
+    if what not in FREEZE_CHOICES:
+        raise ConfigError("trainer.freeze", "unknown option", value=what, choices=FREEZE_CHOICES)
+    base = model.base_model
+    if what == "all_but_head":
+        for param in base.parameters():
+            param.requires_grad = False
+        return
+    if what == "embeddings":
+        for param in base.get_input_embeddings().parameters():
+            param.requires_grad = False
+        embeddings = getattr(base, "embeddings", None)  # BERT: positions, types and LayerNorm too
+        for param in (embeddings.parameters() if embeddings is not None else ()):
+            param.requires_grad = False
+    if first_layers:
+        layers = find_layers(base)
+        if first_layers > len(layers):
+            raise ConfigError("trainer.freeze_layers", f"the model has {len(layers)} layers", value=first_layers)
+        for layer in layers[:first_layers]:
+            for param in layer.parameters():
+                param.requires_grad = False
+
+
+def find_layers(base: PreTrainedModel, key: str = "trainer.freeze_layers") -> list:
+    """The stack of transformer layers of a base model (BERT, GPT-2, DistilBERT, Llama-style).
+
+    Raises:
+        ConfigError: naming ``key``, the option that needs the layers, for an unknown architecture.
+    """
+    for path in ("encoder.layer", "h", "layers", "transformer.layer"):
+        node = base
+        for part in path.split("."):
+            node = getattr(node, part, None)
+            if node is None:
+                break
+        if node is not None:
+            return list(node)
+    raise ConfigError(key, f"cannot find the layers of {type(base).__name__}")

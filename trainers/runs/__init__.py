@@ -1,0 +1,1 @@
+"""Entry points: a Ray Tune trial, a data-parallel trial, cross-validation, hpo train."""

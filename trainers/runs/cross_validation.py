@@ -1,0 +1,114 @@
+"""K-fold cross-validation as a trial mode (``trainer.cv_folds: k``).
+
+The training rows are cut into k folds (stratified by class for classification, by
+scikit-learn's ``StratifiedKFold``); each fold trains a fresh model on the other k-1 folds and is
+scored on its own rows. The trial reports once per finished fold, with the mean and standard
+deviation over the folds so far: the scheduler can drop a configuration after one bad fold,
+and the last report holds all k. Each fold's best evaluation is kept in the report
+(``cv/fold<i>/<metric>``) and in ``cv_folds.json`` beside the checkpoint. The data's own
+evaluation split is not used. A resumed trial keeps the folds it finished and redoes the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpo.trainers.data.columns import column_values
+from hpo.trainers.data.loading import LabelledSplits
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from hpo.errors import ConfigError
+
+CV_FILE = "cv_folds.json"
+
+
+@dataclass
+class FoldsRecord:
+    """Every finished fold's best evaluation, saved beside the checkpoint; wraps the fold's own record."""
+
+    folds: list[dict[str, float]]
+    evaluation: Any = None
+
+    def save(self, directory: str | Path) -> None:
+        if self.evaluation is not None:
+            self.evaluation.save(directory)
+        (Path(directory) / CV_FILE).write_text(json.dumps({"folds": self.folds}, indent=1))
+
+
+def fold_indices(splits: LabelledSplits, k: int, stratify: bool, seed: int) -> list[tuple[list[int], list[int]]]:
+    """``(train rows, held-out rows)`` per fold.
+
+    Raises:
+        ConfigError: fewer than 2 folds, or more folds than the rows (or the rarest class) allow.
+    """
+    if k < 2:
+        raise ConfigError("trainer.cv_folds", "needs at least 2 folds (or null for no cross-validation)", value=k)
+    rows = len(splits.train)
+    labels = column_values(splits.train, "label") if stratify and "label" in splits.train.column_names else None
+    if labels is not None:
+        rarest = min(labels.count(y) for y in set(labels))
+        if k > rarest:
+            raise ConfigError("trainer.cv_folds", f"the rarest class has {rarest} training rows, fewer than the folds", value=k)
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    else:
+        if k > rows:
+            raise ConfigError("trainer.cv_folds", f"only {rows} training rows", value=k)
+        splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
+    return [(train.tolist(), held_out.tolist()) for train, held_out in splitter.split(list(range(rows)), labels)]
+
+
+def summarise(folds: list[dict[str, float]], metric: str) -> dict[str, float]:
+    """Mean and standard deviation of every evaluation metric over the finished folds."""
+    out: dict[str, float] = {}
+    keys = [k for k in folds[0] if k.startswith("eval/")]
+    for key in keys:
+        values = [fold[key] for fold in folds if key in fold]
+        out[key] = statistics.fmean(values)
+        out[f"{key}_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
+    for i, fold in enumerate(folds):
+        out[f"cv/fold{i}/{metric.split('/', 1)[-1]}"] = fold[metric]
+    out["cv/folds_done"] = len(folds)
+    return out
+
+
+def cross_validate(cfg: dict[str, Any], task, splits: LabelledSplits, on_evaluation, resume=None):
+    """Train one model per fold and report the running mean after each; see the module docstring."""
+    from hpo.trainers.engine.loop import FineTuneResult, Snapshot, train_on_splits
+
+    from hpo.ranking import is_better
+
+    trainer, sweep = cfg["trainer"], cfg["sweep"]
+    metric, mode = sweep["metric"], sweep["mode"]
+    k = int(trainer["cv_folds"])
+    folds = fold_indices(splits, k, stratify=task.labels == "classes", seed=trainer["seed"])
+    done: list[dict[str, float]] = list(resume.training_state.get("cv_folds", [])) if resume is not None else []
+    result = FineTuneResult(history=list(resume.training_state.get("history", [])) if resume is not None else [])
+    for index in range(len(done), k):
+        train_rows, held_out = folds[index]
+        fold = LabelledSplits(splits.train.select(train_rows), splits.train.select(held_out), splits.label_names, splits.report)
+        best: dict[str, Any] = {}
+
+        def keep_best(metrics: dict[str, float], snapshot: Snapshot, best: dict[str, Any] = best) -> None:
+            if is_better(metrics[metric], best["metrics"][metric] if best else None, mode):
+                best.update(metrics=metrics, evaluation=snapshot.evaluation)
+            best.update(model=snapshot.model, tokenizer=snapshot.tokenizer)
+
+        train_on_splits(cfg, task, fold, keep_best)
+        done.append({k: v for k, v in best["metrics"].items() if k.startswith(("eval/", "train/")) or k == "epoch"})
+        metrics = {
+            **summarise(done, metric),
+            "epoch": float(len(done)),
+            "step": len(done),
+            "evaluations_planned": k,
+            **{key: value for key, value in best["metrics"].items() if key.startswith(("data/", "adapt/"))},
+        }
+        result.history.append(metrics)
+        if is_better(metrics[metric], result.best[metric] if result.best else None, mode):
+            result.best = metrics
+        state = {"cv_folds": done, "history": result.history, "best": result.best}
+        on_evaluation(metrics, Snapshot(best["model"], best["tokenizer"], state, FoldsRecord(done, best["evaluation"])))
+    return result

@@ -1,0 +1,67 @@
+"""The Ray Tune trainable: one trial of a sweep.
+
+It applies the sampled values to the sweep's resolved config (plain data, passed with
+``tune.with_parameters``), fine-tunes, and reports every evaluation with a checkpoint. It
+never logs to W&B or decides to stop: the sweep's callbacks and scheduler own those. When Ray
+restarts it (a retry, or ``hpo resume``), it continues from its latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+from typing import Any
+
+import psutil
+import ray
+import torch
+from hpo.trainers.engine.checkpoint import save_checkpoint
+from hpo.trainers.engine.loop import ResumeState, fine_tune
+from ray import tune
+
+from hpo.params import apply_params
+
+# A reused worker (resources.reuse_workers) starts its next trial only once the last trial's
+# training thread has ended. Ray waits TUNE_FUNCTION_THREAD_TIMEOUT_S (2 s) for that and fails
+# the next trial ("Trainable runner reuse requires reset_config() ...") if the thread is still
+# unwinding, which it was on 2 loaded cores (seen in the CLI end-to-end test). The thread ends
+# at its next report, so it is waiting, not training: a longer wait costs nothing otherwise.
+THREAD_END_TIMEOUT_S = "120"
+
+
+def resident_memory_mb() -> float:
+    """This worker's resident memory: reported with every evaluation, so a leak shows in the results."""
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def run_trial(params: dict[str, Any], base_config: dict[str, Any]) -> None:
+    """Train with ``params`` (dotted keys from the search space) on top of ``base_config``."""
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", THREAD_END_TIMEOUT_S)  # read by Ray in this worker
+    cfg = apply_params(base_config, params)
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if int(cfg["resources"].get("workers_per_trial") or 1) > 1:  # DDP over Ray Train workers, same values on every rank
+        from hpo.trainers.runs.distributed import run_data_parallel
+
+        return run_data_parallel(cfg, checkpoint)
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            resume = ResumeState.load(directory)
+
+    node_id = ray.get_runtime_context().get_node_id()
+
+    def report(metrics, snapshot) -> None:
+        metrics = {**metrics, "node_id": node_id, "sys/rss_mb": resident_memory_mb()}
+        with tempfile.TemporaryDirectory(prefix="hpo-ckpt-") as directory:
+            save_checkpoint(directory, snapshot, metrics, cfg)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+
+    try:
+        fine_tune(cfg, report, num_threads=cfg["resources"]["cpus_per_trial"], resume=resume)
+    finally:
+        # A reused worker must not carry this trial's tensors into the next one.
+        del resume
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
