@@ -1,7 +1,8 @@
 """The ``hpo`` command: sweep, export and train.
 
 Bad input ends in one paragraph on stderr and exit status 2, never a traceback: users fix a
-key, not read a stack.
+key, not read a stack. Each command imports its modules inside itself, so ``hpo --help`` and the
+commands that only read a sweep folder never pay for importing Ray, torch or transformers.
 """
 
 from __future__ import annotations

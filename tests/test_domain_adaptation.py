@@ -9,7 +9,6 @@ import pytest
 import torch
 from hpo.trainers.models.domain_adaptation import (
     DEFAULTS,
-    STATE_FILE,
     adapt_encoder,
     check_domain_adaptation,
     load_unlabelled_texts,
@@ -19,6 +18,7 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, set_seed
 
 from hpo.errors import ConfigError
+from hpo.layout import DOMAIN_ADAPTATION_FILE
 from hpo.paths import minilm_path
 from tests.conftest import SST2
 
@@ -70,7 +70,7 @@ def test_stage_2_model_block_points_at_the_saved_folder(adapted):
     config = AutoConfig.from_pretrained(out)  # the overrides live on in the saved config
     assert (config.hidden_size, config.num_hidden_layers, config.intermediate_size) == (32, 2, 64)
     assert (out / "tokenizer.json").is_file() or (out / "vocab.txt").is_file()
-    assert json.loads((out / STATE_FILE).read_text())["metrics"]["adapt/steps"] == 14
+    assert json.loads((out / DOMAIN_ADAPTATION_FILE).read_text())["metrics"]["adapt/steps"] == 14
 
 
 def test_classifier_gets_the_adapted_encoder_and_a_new_head(adapted):

@@ -18,14 +18,17 @@ import yaml
 from hpo.search.results.manifest import build_manifest, write_manifest
 
 from hpo.errors import ConfigError
-from hpo.layout import TRIALS_DIR, experiment_dirs, load_sweep_config
+from hpo.layout import (
+    BEST_DIR,
+    LEADERBOARD_CSV,
+    LEADERBOARD_MD,
+    TOP_DIR,
+    TRIALS_DIR,
+    experiment_dirs,
+    load_sweep_config,
+)
 from hpo.params import apply_params
 from hpo.trial_status import error_summary, outcome
-
-LEADERBOARD_CSV = "leaderboard.csv"
-LEADERBOARD_MD = "leaderboard.md"
-BEST_DIR = "best"
-TOP_DIR = "top"
 
 
 @dataclass

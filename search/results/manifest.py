@@ -17,7 +17,8 @@ from typing import Any
 
 from hpo.search.config.logger import wandb_destination
 
-MANIFEST_FILE = "manifest.json"
+from hpo.layout import MANIFEST_FILE
+
 LIBRARIES = ("torch", "transformers", "ray", "optuna", "datasets", "evaluate", "wandb", "hydra-core")
 
 

@@ -36,10 +36,8 @@ from hpo.search.results.report_data import (
 )
 
 from hpo.errors import ConfigError
+from hpo.layout import REPORT_DIR, REPORT_HTML
 from hpo.params import apply_params
-
-REPORT_DIR = "report"
-HTML_FILE = "report.html"
 
 
 @dataclass
@@ -82,7 +80,7 @@ def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> di
     sections: list[Section] = []
     for build in (_search_sections, _trial_sections, _best_sections, _data_sections):
         sections += build(data, out)
-    page = out / HTML_FILE
+    page = out / REPORT_HTML
     page.write_text(render_html(data, sections))
     paths = {s.key: s.png for s in sections if s.png is not None}
     paths["html"] = page

@@ -36,10 +36,9 @@ import optuna
 import pandas as pd
 import yaml
 from hpo.search.algorithms.space import parse_space, to_optuna
-from hpo.search.results.export import BEST_DIR, TrialRecord, collect_trials
-from hpo.trainers.evaluation.evaluate import PREDICTIONS_FILE, REPORT_FILE
+from hpo.search.results.export import TrialRecord, collect_trials
 
-from hpo.layout import load_sweep_config
+from hpo.layout import BEST_DIR, EVAL_REPORT_FILE, PREDICTIONS_FILE, load_sweep_config
 from hpo.params import apply_params
 
 UNDERFIT_FRACTION = 0.8  # of ln(K), for both losses
@@ -154,8 +153,8 @@ def _best_trial(sweep_dir: Path, record: TrialRecord) -> BestTrial:
     best = BestTrial(record.trial_id, checkpoint)
     if checkpoint is not None and (checkpoint / PREDICTIONS_FILE).is_file():
         best.predictions = json.loads((checkpoint / PREDICTIONS_FILE).read_text())
-    if checkpoint is not None and (checkpoint / REPORT_FILE).is_file():
-        best.report = json.loads((checkpoint / REPORT_FILE).read_text())
+    if checkpoint is not None and (checkpoint / EVAL_REPORT_FILE).is_file():
+        best.report = json.loads((checkpoint / EVAL_REPORT_FILE).read_text())
     return best
 
 

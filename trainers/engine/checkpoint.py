@@ -8,7 +8,7 @@ from typing import Any
 
 from hpo.trainers.engine.loop import Snapshot
 
-METADATA_FILE = "hpo_checkpoint.json"
+from hpo.layout import CHECKPOINT_METADATA_FILE
 
 
 def save_checkpoint(
@@ -23,10 +23,10 @@ def save_checkpoint(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     snapshot.save(directory, with_training_state=with_training_state)
-    (directory / METADATA_FILE).write_text(json.dumps({"metrics": metrics, "config": config}, indent=2))
+    (directory / CHECKPOINT_METADATA_FILE).write_text(json.dumps({"metrics": metrics, "config": config}, indent=2))
     return directory
 
 
 def read_checkpoint_metadata(directory: str | Path) -> dict[str, Any]:
     """The metrics and config saved beside a checkpoint's weights."""
-    return json.loads((Path(directory) / METADATA_FILE).read_text())
+    return json.loads((Path(directory) / CHECKPOINT_METADATA_FILE).read_text())

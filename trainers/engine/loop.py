@@ -31,13 +31,13 @@ from transformers import logging as hf_logging
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from hpo.errors import ConfigError
+from hpo.layout import TRAINING_STATE_FILE
 from hpo.options import PRECISIONS
 from hpo.ranking import is_better
 
 if TYPE_CHECKING:
     from hpo.trainers.runs.distributed import DataParallel
 
-TRAINING_STATE_FILE = "training_state.pt"
 
 
 class NonFiniteLossError(RuntimeError):

@@ -18,8 +18,7 @@ import torch
 from hpo.trainers.evaluation.metrics import Scorer
 from sklearn.metrics import classification_report, confusion_matrix
 
-PREDICTIONS_FILE = "eval_predictions.json"
-REPORT_FILE = "eval_report.json"
+from hpo.layout import EVAL_REPORT_FILE, PREDICTIONS_FILE
 
 
 @dataclass
@@ -44,7 +43,7 @@ class EvalOutput:
             self.references, self.predictions, labels=labels, target_names=self.label_names, output_dict=True, zero_division=0
         )
         matrix = confusion_matrix(self.references, self.predictions, labels=labels).tolist()
-        (directory / REPORT_FILE).write_text(json.dumps({"per_class": report, "confusion_matrix": matrix, "labels": self.label_names}, indent=1))
+        (directory / EVAL_REPORT_FILE).write_text(json.dumps({"per_class": report, "confusion_matrix": matrix, "labels": self.label_names}, indent=1))
 
 
 def load_predictions(directory: str | Path) -> dict[str, Any]:
@@ -64,7 +63,7 @@ class RegressionEvalOutput:
         directory = Path(directory)
         residuals = [p - r for p, r in zip(self.predictions, self.references, strict=True)]
         (directory / PREDICTIONS_FILE).write_text(json.dumps({"references": self.references, "predictions": self.predictions}))
-        (directory / REPORT_FILE).write_text(json.dumps({
+        (directory / EVAL_REPORT_FILE).write_text(json.dumps({
             "residuals": {"mean": sum(residuals) / len(residuals), "max_abs": max(map(abs, residuals))},
             "count": len(residuals),
         }, indent=1))

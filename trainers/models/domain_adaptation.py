@@ -49,6 +49,7 @@ from transformers import (
 )
 
 from hpo.errors import ConfigError
+from hpo.layout import DOMAIN_ADAPTATION_FILE
 from hpo.options import FILE_FORMATS, INITS
 
 KEY = "trainer.domain_adaptation"
@@ -67,7 +68,6 @@ DEFAULTS: dict[str, Any] = {
 # File suffix -> the format name hpo.trainers.data.loading.load_file reads; .txt is one text per line.
 TABULAR_SUFFIXES = {f".{fmt}": fmt for fmt in FILE_FORMATS}
 SUFFIXES = (".txt", *TABULAR_SUFFIXES)
-STATE_FILE = "domain_adaptation.json"
 
 
 class NonFiniteMLMLossError(RuntimeError):
@@ -254,7 +254,7 @@ def adapt_encoder(
         metrics.update({"adapt/perplexity_before": before, "adapt/perplexity_after": after})
     _save(mlm, carried, tokenizer, output_dir)
     metrics["adapt/seconds"] = time.perf_counter() - started
-    (output_dir / STATE_FILE).write_text(json.dumps({"fingerprint": fingerprint, "metrics": metrics}, indent=2))
+    (output_dir / DOMAIN_ADAPTATION_FILE).write_text(json.dumps({"fingerprint": fingerprint, "metrics": metrics}, indent=2))
     return stage_2, metrics
 
 
@@ -331,7 +331,7 @@ def _fingerprint(model: dict[str, Any], cfg: dict[str, Any], texts: list[str], s
 
 
 def _reuse(output_dir: Path, fingerprint: str) -> dict[str, float] | None:
-    state_file = output_dir / STATE_FILE
+    state_file = output_dir / DOMAIN_ADAPTATION_FILE
     if not state_file.is_file() or not (output_dir / "config.json").is_file():
         return None
     try:

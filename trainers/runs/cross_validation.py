@@ -22,8 +22,7 @@ from hpo.trainers.data.loading import LabelledSplits
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from hpo.errors import ConfigError
-
-CV_FILE = "cv_folds.json"
+from hpo.layout import CV_FILE
 
 
 @dataclass
