@@ -137,10 +137,10 @@ def hpo_trials(sweep_dir: Path) -> list[dict[str, Any]]:
     history from Ray Tune's result reader, each row stamped by Ray with the wall-clock second it
     was reported.
     """
-    from hpo.search.results.export import collect_trials
     from ray.tune import ExperimentAnalysis, ResultGrid
 
     from hpo.layout import experiment_dirs
+    from hpo.search.results.export import collect_trials
 
     records = {r.trial_id: r for r in collect_trials(sweep_dir, METRIC, "max")}
     trials = []
@@ -171,13 +171,14 @@ def run_trainer(s: Settings, workdir: Path) -> dict[str, Any]:
     import numpy as np
     import optuna
     import torch
+    from sklearn.metrics import accuracy_score
+    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+    from transformers import logging as hf_logging
+
     from hpo.search.config.compose import compose_config
     from hpo.search.config.schema import resolve
     from hpo.trainers.data.loading import load_splits
     from hpo.trainers.models.modeling import build_classifier, load_tokenizer
-    from sklearn.metrics import accuracy_score
-    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
-    from transformers import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

@@ -113,12 +113,11 @@ def sweep_config(method: Method, task: str, seed: int, budget: int, run_dir: Pat
 
 def run_hpo(method: Method, task: str, seed: int, budget: int, run_dir: Path, cpus_per_trial: float) -> None:
     """One hpo sweep with the surrogate trainable: hpo's searcher, scheduler and Tuner setup."""
+    from benchmarks.budget import BudgetedSearch
     from hpo.search.algorithms.schedulers import build_scheduler
     from hpo.search.algorithms.searchers import build_search
     from hpo.search.algorithms.space import parse_space
     from hpo.search.run.sweep import PreparedSweep, run
-
-    from benchmarks.budget import BudgetedSearch
 
     cfg = sweep_config(method, task, seed, budget, run_dir, cpus_per_trial)
     params = parse_space(cfg["search_space"])

@@ -174,10 +174,11 @@ def run_hpo(cfg: dict[str, Any], threads: int) -> None:
 def run_trainer(method: Method, cfg: dict[str, Any], s: Settings, threads: int) -> None:
     """``Trainer`` on the same rows, model and tokenizer, configured as its users would."""
     import torch
-    from hpo.trainers.data.loading import load_splits
-    from hpo.trainers.models.modeling import build_classifier, load_tokenizer
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, default_data_collator
     from transformers import logging as hf_logging
+
+    from hpo.trainers.data.loading import load_splits
+    from hpo.trainers.models.modeling import build_classifier, load_tokenizer
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

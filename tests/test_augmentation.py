@@ -8,10 +8,10 @@ from pathlib import Path
 
 import datasets
 import pytest
-from hpo.trainers.data.augmentation import AUGMENT_OPS, augment_dataset, augment_text, check_augment, load_synonyms
-from hpo.trainers.data.loading import load_splits
 
 from hpo.errors import ConfigError
+from hpo.trainers.data.augmentation import AUGMENT_OPS, augment_dataset, augment_text, check_augment, load_synonyms
+from hpo.trainers.data.loading import load_splits
 from tests.conftest import SST2
 
 TABLE = {"good": ("fine", "decent"), "movie": ("film",), "plot": ("story",)}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import ray
-from hpo.search.cli import main
 
+from hpo.search.cli import main
 from tests.conftest import SST2
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datasets
 import pytest
-from hpo.trainers.data.cleaning import clean_splits, clean_text
-from hpo.trainers.data.loading import load_splits
 
 from hpo.errors import ConfigError
+from hpo.trainers.data.cleaning import clean_splits, clean_text
+from hpo.trainers.data.loading import load_splits
 from tests.conftest import SST2
 
 

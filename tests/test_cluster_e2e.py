@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import ray
-from hpo.search.results.export import export
-from hpo.search.run.sweep import init_ray, prepare, run
 from ray.cluster_utils import Cluster
 
 from hpo.errors import ConfigError
+from hpo.search.results.export import export
+from hpo.search.run.sweep import init_ray, prepare, run
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hpo.search.cli import main
 from hpo.search.config.compose import GROUPS, available_sweeps, compose_config, group_options
 from hpo.search.config.schema import check, resolve

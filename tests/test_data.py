@@ -6,10 +6,10 @@ import math
 from pathlib import Path
 
 import pytest
-from hpo.trainers.data.demo import make_demo_split
-from hpo.trainers.data.loading import load_splits
 
 from hpo.errors import ConfigError
+from hpo.trainers.data.demo import make_demo_split
+from hpo.trainers.data.loading import load_splits
 from tests.conftest import RTE, SST2
 
 

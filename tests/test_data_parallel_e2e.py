@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from hpo.search.results.export import export
-from hpo.search.run.sweep import prepare, run
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
 from hpo.errors import ConfigError
+from hpo.search.results.export import export
+from hpo.search.run.sweep import prepare, run
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow

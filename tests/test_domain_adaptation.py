@@ -7,6 +7,12 @@ import json
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, set_seed
+
+from hpo.errors import ConfigError
+from hpo.layout import DOMAIN_ADAPTATION_FILE
+from hpo.paths import minilm_path
 from hpo.trainers.models.domain_adaptation import (
     DEFAULTS,
     adapt_encoder,
@@ -14,12 +20,6 @@ from hpo.trainers.models.domain_adaptation import (
     load_unlabelled_texts,
 )
 from hpo.trainers.models.modeling import build_classifier, load_model_config, load_tokenizer
-from safetensors.torch import load_file
-from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, set_seed
-
-from hpo.errors import ConfigError
-from hpo.layout import DOMAIN_ADAPTATION_FILE
-from hpo.paths import minilm_path
 from tests.conftest import SST2
 
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}

@@ -6,14 +6,14 @@ import json
 import math
 
 import pytest
-from hpo.search.cli import main
-from hpo.search.results.ensemble import ensemble_checkpoints
-from hpo.search.results.export import collect_trials
-from hpo.trainers.evaluation.evaluate import load_predictions
 from sklearn.metrics import f1_score
 
 from hpo.errors import ConfigError
 from hpo.layout import load_sweep_config
+from hpo.search.cli import main
+from hpo.search.results.ensemble import ensemble_checkpoints
+from hpo.search.results.export import collect_trials
+from hpo.trainers.evaluation.evaluate import load_predictions
 from tests.small_sweep import NUM_TRIALS, small_sweep  # noqa: F401
 
 pytestmark = pytest.mark.slow

@@ -9,12 +9,12 @@ from importlib import metadata
 
 import pytest
 import yaml
+
+from hpo.layout import MANIFEST_FILE
 from hpo.search.cli import main
 from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import resolve
 from hpo.search.results.manifest import config_hash, read_manifest
-
-from hpo.layout import MANIFEST_FILE
 from tests.small_sweep import NUM_TRIALS, small_sweep  # noqa: F401
 
 pytestmark = pytest.mark.slow

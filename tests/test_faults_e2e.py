@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from hpo.layout import experiment_dirs
 from hpo.search.results.export import collect_trials, evaluated_history, export
 from hpo.search.run.resume import extend
 from hpo.search.run.sweep import prepare, run
-
-from hpo.layout import experiment_dirs
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow

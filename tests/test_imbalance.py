@@ -6,10 +6,10 @@ from collections import Counter
 
 import pytest
 import torch
-from hpo.trainers.data.imbalance import class_weights, resample
-from hpo.trainers.data.loading import load_splits
 
 from hpo.errors import ConfigError
+from hpo.trainers.data.imbalance import class_weights, resample
+from hpo.trainers.data.loading import load_splits
 from tests.conftest import SHARED_DATA
 from tests.test_loop import config, run
 

@@ -8,11 +8,11 @@ import subprocess
 
 import pytest
 import yaml
+
+from hpo.paths import PROJECT_ROOT
 from hpo.search.cli import COMMANDS
 from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import resolve
-
-from hpo.paths import PROJECT_ROOT
 
 LAUNCH = PROJECT_ROOT / "launch"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import check, resolve
 from hpo.trainers.engine.loop import fine_tune

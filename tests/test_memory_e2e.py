@@ -6,9 +6,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from hpo.search.results.export import export
 from hpo.search.run.sweep import prepare, run
-
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+
+from hpo.errors import ConfigError
+from hpo.options import CLASSIFICATION_METRICS, LANGUAGE_MODEL_METRICS, REGRESSION_METRICS
 from hpo.trainers.evaluation.metrics import (
     METRIC_MODULES,
     classification_scorer,
@@ -12,9 +15,6 @@ from hpo.trainers.evaluation.metrics import (
     perplexity_scorer,
     regression_scorer,
 )
-
-from hpo.errors import ConfigError
-from hpo.options import CLASSIFICATION_METRICS, LANGUAGE_MODEL_METRICS, REGRESSION_METRICS
 
 PREDICTIONS = [1, 1, 0, 1, 0, 0, 1, 0]
 REFERENCES = [1, 0, 0, 1, 1, 0, 1, 0]

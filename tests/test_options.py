@@ -7,11 +7,10 @@ import json
 import subprocess
 import sys
 
+from hpo.options import PRECISIONS, TASK_METRICS
 from hpo.trainers.engine.loop import AUTOCAST_DTYPES
 from hpo.trainers.evaluation.metrics import METRIC_MODULES
 from hpo.trainers.tasks.registry import TASKS
-
-from hpo.options import PRECISIONS, TASK_METRICS
 
 HEAVY = ("torch", "transformers", "sklearn", "evaluate", "wandb")
 

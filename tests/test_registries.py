@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hpo.search.algorithms.schedulers import SCHEDULERS, build_scheduler
-from hpo.search.algorithms.searchers import OPTUNA_SAMPLERS, SEARCHERS, build_search
-from hpo.search.algorithms.space import parse_space
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
 from hpo.errors import ConfigError
+from hpo.search.algorithms.schedulers import SCHEDULERS, build_scheduler
+from hpo.search.algorithms.searchers import OPTUNA_SAMPLERS, SEARCHERS, build_search
+from hpo.search.algorithms.space import parse_space
 
 SWEEP = {"metric": "eval/accuracy", "mode": "max", "num_trials": 5, "seed": 0}
 SPACE = parse_space({

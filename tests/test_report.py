@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
+
 from hpo.search.results.export import export
 from hpo.search.results.report import build_report
 from hpo.search.results.report_data import load_sweep, param_importances, text_stats
 from hpo.search.run.sweep import prepare, run
-from PIL import Image
-
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow

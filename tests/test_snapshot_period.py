@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from hpo.search.run.sweep import SNAPSHOT_PERIOD_FACTOR, bound_experiment_snapshots
 from ray.tune.execution.experiment_state import _ExperimentCheckpointManager
+
+from hpo.search.run.sweep import SNAPSHOT_PERIOD_FACTOR, bound_experiment_snapshots
 
 
 def test_period_keeps_its_floor_and_backs_off_to_five_percent() -> None:

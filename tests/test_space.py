@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from hpo.search.algorithms.space import grid_size, parse_space, to_grid, to_optuna, to_ray
 from ray.tune.search.sample import Categorical, Float, Integer
 
 from hpo.errors import ConfigError
+from hpo.search.algorithms.space import grid_size, parse_space, to_grid, to_optuna, to_ray
 
 SPACE = {
     "trainer": {

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from hpo.search.results.export import export
-from hpo.search.run.resume import resume
-from hpo.search.run.sweep import prepare, run
 from transformers import AutoModelForSequenceClassification
 
 from hpo.errors import ConfigError
+from hpo.search.results.export import export
+from hpo.search.run.resume import resume
+from hpo.search.run.sweep import prepare, run
 from tests.conftest import TINY_SST2
 
 SMALL = [*TINY_SST2, "data.max_train_samples=96", "data.max_eval_samples=48", "logger=none", "trainer.epochs=1",

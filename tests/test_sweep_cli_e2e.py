@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from hpo.search.config.compose import compose_config
-from hpo.search.config.schema import check, resolve
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from hpo.search.config.compose import compose_config
+from hpo.search.config.schema import check, resolve
 from tests.conftest import TINY_SST2
 from tests.helpers.wandb_offline import read_offline_runs
 

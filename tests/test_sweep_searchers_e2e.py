@@ -6,9 +6,9 @@ import itertools
 from pathlib import Path
 
 import pytest
+
 from hpo.search.results.export import export
 from hpo.search.run.sweep import prepare, run
-
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow

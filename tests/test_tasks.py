@@ -15,12 +15,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+
+from hpo.layout import CV_FILE
 from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import check, resolve
 from hpo.trainers.engine.loop import fine_tune
 from hpo.trainers.models.optim import param_groups, parameter_depths
-
-from hpo.layout import CV_FILE
 from tests.conftest import SST2
 
 TINY_DEMO = ["model=tiny_bert", "data.num_train=64", "data.num_eval=32", "trainer.batch_size=16", "trainer.learning_rate=1e-3"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hpo.trainers.data.loading import load_splits
-from hpo.trainers.engine.loop import fine_tune
-from hpo.trainers.models.modeling import build_classifier
 from transformers import set_seed
 
 from hpo.errors import ConfigError
+from hpo.trainers.data.loading import load_splits
+from hpo.trainers.engine.loop import fine_tune
+from hpo.trainers.models.modeling import build_classifier
 from tests.test_loop import config
 
 

@@ -6,8 +6,8 @@ import csv
 
 import pytest
 import yaml
-from hpo.search.results.wandb_summary import JOB_TYPE, report_plots
 
+from hpo.search.results.wandb_summary import JOB_TYPE, report_plots
 from tests.helpers.wandb_offline import read_offline_runs
 from tests.small_sweep import FAKE_API_KEY, NUM_TRIALS, small_sweep  # noqa: F401
 

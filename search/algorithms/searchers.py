@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from hpo.search.algorithms.space import Param, to_grid, to_optuna, to_ray
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from hpo.errors import ConfigError, unknown_name_error
 from hpo.ranking import is_better
+from hpo.search.algorithms.space import Param, to_grid, to_optuna, to_ray
 
 
 @dataclass

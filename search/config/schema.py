@@ -10,9 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpo.search.algorithms.schedulers import SCHEDULERS
-from hpo.search.algorithms.searchers import OPTUNA_SAMPLERS, SEARCHERS
-from hpo.search.algorithms.space import Param, parse_space
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
@@ -30,6 +27,9 @@ from hpo.options import (
     RESAMPLING,
     TASK_METRICS,
 )
+from hpo.search.algorithms.schedulers import SCHEDULERS
+from hpo.search.algorithms.searchers import OPTUNA_SAMPLERS, SEARCHERS
+from hpo.search.algorithms.space import Param, parse_space
 
 LOGGERS = ("wandb", "none")
 LOGGER_MODES = ("auto", "online", "offline")

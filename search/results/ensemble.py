@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hpo.search.results.export import check_top_k, collect_trials, markdown_table
-from hpo.trainers.evaluation.evaluate import load_predictions
-from hpo.trainers.evaluation.metrics import classification_scorer
 from sklearn.metrics import log_loss
 
 from hpo.errors import ConfigError
 from hpo.layout import ENSEMBLE_JSON, ENSEMBLE_MD, PREDICTIONS_FILE, load_sweep_config
+from hpo.search.results.export import check_top_k, collect_trials, markdown_table
+from hpo.trainers.evaluation.evaluate import load_predictions
+from hpo.trainers.evaluation.metrics import classification_scorer
 
 
 @dataclass

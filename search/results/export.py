@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hpo.search.results.manifest import build_manifest, write_manifest
 
 from hpo.errors import ConfigError
 from hpo.layout import (
@@ -28,6 +27,7 @@ from hpo.layout import (
     load_sweep_config,
 )
 from hpo.params import apply_params
+from hpo.search.results.manifest import build_manifest, write_manifest
 from hpo.trial_status import error_summary, outcome
 
 

@@ -15,9 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from hpo.search.config.logger import wandb_destination
-
 from hpo.layout import MANIFEST_FILE
+from hpo.search.config.logger import wandb_destination
 
 LIBRARIES = ("torch", "transformers", "ray", "optuna", "datasets", "evaluate", "wandb", "hydra-core")
 

@@ -21,6 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hpo.errors import ConfigError
+from hpo.layout import REPORT_DIR, REPORT_HTML
+from hpo.params import apply_params
 from hpo.search.results import report_plots as plots
 from hpo.search.results.export import leaderboard_rows
 from hpo.search.results.report_data import (
@@ -34,10 +37,6 @@ from hpo.search.results.report_data import (
     study_from_trials,
     text_stats,
 )
-
-from hpo.errors import ConfigError
-from hpo.layout import REPORT_DIR, REPORT_HTML
-from hpo.params import apply_params
 
 
 @dataclass

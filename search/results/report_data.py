@@ -35,11 +35,11 @@ import numpy as np
 import optuna
 import pandas as pd
 import yaml
-from hpo.search.algorithms.space import parse_space, to_optuna
-from hpo.search.results.export import TrialRecord, collect_trials
 
 from hpo.layout import BEST_DIR, EVAL_REPORT_FILE, PREDICTIONS_FILE, load_sweep_config
 from hpo.params import apply_params
+from hpo.search.algorithms.space import parse_space, to_optuna
+from hpo.search.results.export import TrialRecord, collect_trials
 
 UNDERFIT_FRACTION = 0.8  # of ln(K), for both losses
 OVERFIT_RISE = 0.10  # eval/loss above its minimum
@@ -282,9 +282,10 @@ def text_stats(data_cfg: dict[str, Any], seed: int = 0, task: str = "classificat
         ConfigError: the data cannot be loaded (e.g. its files were moved since the sweep).
         NothingToShow: no training text.
     """
-    from hpo.trainers.tasks.registry import get_task
     from sklearn.decomposition import LatentDirichletAllocation
     from sklearn.feature_extraction.text import CountVectorizer
+
+    from hpo.trainers.tasks.registry import get_task
 
     splits = get_task(task).load_splits(data_cfg, seed)
     train = splits.train

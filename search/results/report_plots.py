@@ -20,9 +20,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
-from hpo.search.results.report_data import Diagnosis, NothingToShow, SweepData, TextStats, TrialData, evaluated  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
+
+from hpo.search.results.report_data import Diagnosis, NothingToShow, SweepData, TextStats, TrialData, evaluated  # noqa: E402
 
 DPI = 100
 STATUS_STYLE = {"finished": dict(marker="o", color="tab:blue"), "stopped": dict(marker="X", color="tab:orange")}

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpo.layout import MANIFEST_FILE, load_sweep_config
 from hpo.search.config.logger import wandb_destination
 from hpo.search.results.export import ExportSummary, leaderboard_rows
 from hpo.search.results.manifest import read_manifest, wandb_run
-
-from hpo.layout import MANIFEST_FILE, load_sweep_config
 
 JOB_TYPE = "sweep-summary"
 SKIPPED_CHECKPOINT_FILES = ("training_state.pt",)  # optimizer state: for resuming trials, not for using the model

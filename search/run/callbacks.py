@@ -6,10 +6,10 @@ import sys
 import time
 from typing import Any, TextIO
 
-from hpo.search.config.logger import wandb_destination
 from ray.tune import Callback
 
 from hpo.ranking import is_better
+from hpo.search.config.logger import wandb_destination
 from hpo.trial_status import error_summary, outcome
 
 

@@ -12,6 +12,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from hpo.errors import ConfigError
+from hpo.layout import TRIALS_DIR, experiment_dirs, experiment_name, load_sweep_config
 from hpo.search.run.callbacks import ProgressCallback
 from hpo.search.run.sweep import (
     init_ray,
@@ -21,9 +23,6 @@ from hpo.search.run.sweep import (
     trial_trainable,
 )
 
-from hpo.errors import ConfigError
-from hpo.layout import TRIALS_DIR, experiment_dirs, experiment_name, load_sweep_config
-
 
 def resume(sweep_dir: str | Path, verbose: bool = True) -> Path:
     """Finish a sweep whose driver was interrupted; returns the sweep folder.
@@ -31,8 +30,9 @@ def resume(sweep_dir: str | Path, verbose: bool = True) -> Path:
     Raises:
         ConfigError: the folder is not a sweep, or it has no experiment to resume.
     """
-    from hpo.search.run.storage import mirror_experiments, run_storage
     from ray import tune
+
+    from hpo.search.run.storage import mirror_experiments, run_storage
 
     sweep_dir = Path(sweep_dir).resolve()
     cfg = load_sweep_config(sweep_dir)

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from hpo.errors import ConfigError
+from hpo.layout import CONFIG_FILE, TRIALS_DIR
 from hpo.search.algorithms.schedulers import build_scheduler
 from hpo.search.algorithms.searchers import SearchPlan, build_search
 from hpo.search.algorithms.space import Param
 from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import check, check_lr_scheduler, resolve
 from hpo.search.run.callbacks import ProgressCallback, build_logger_callbacks
-
-from hpo.errors import ConfigError
-from hpo.layout import CONFIG_FILE, TRIALS_DIR
 
 
 @dataclass
@@ -170,8 +170,9 @@ def run(
         experiment: the Ray Tune experiment folder inside the sweep folder (``hpo extend``
             adds ``trials-extend-<n>`` beside the first one).
     """
-    from hpo.search.run.storage import mirror_experiments, run_storage
     from ray import tune
+
+    from hpo.search.run.storage import mirror_experiments, run_storage
 
     cfg, sweep_dir = prepared.config, prepared.sweep_dir
     sweep_dir.mkdir(parents=True, exist_ok=True)

@@ -13,10 +13,10 @@ import unicodedata
 from typing import Any
 
 import datasets
-from hpo.trainers.data.columns import column_values
 
 from hpo.errors import ConfigError
 from hpo.options import DEDUP
+from hpo.trainers.data.columns import column_values
 
 URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
 HTML_TAG = re.compile(r"<[^>]+>")

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-from hpo.trainers.data.cleaning import clean_splits
-from hpo.trainers.data.columns import column_values
-from hpo.trainers.data.demo import DEMO_LABEL_NAMES, make_demo_split
 
 from hpo.errors import ConfigError
 from hpo.options import FILE_FORMATS, FORMATS, TEXT_FORMAT
+from hpo.trainers.data.cleaning import clean_splits
+from hpo.trainers.data.columns import column_values
+from hpo.trainers.data.demo import DEMO_LABEL_NAMES, make_demo_split
 
 LABEL_KINDS = ("classes", "numeric")
 

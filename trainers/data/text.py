@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-from hpo.trainers.data.cleaning import clean_splits
-from hpo.trainers.data.loading import LabelledSplits, load_file
 from transformers import PreTrainedTokenizerBase
 
 from hpo.errors import ConfigError
 from hpo.options import FILE_FORMATS, TEXT_FORMAT
+from hpo.trainers.data.cleaning import clean_splits
+from hpo.trainers.data.loading import LabelledSplits, load_file
 
 LM_FORMATS = (*TEXT_FORMAT, *FILE_FORMATS, "demo")
 

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hpo.trainers.engine.loop import Snapshot
-
 from hpo.layout import CHECKPOINT_METADATA_FILE
+from hpo.trainers.engine.loop import Snapshot
 
 
 def save_checkpoint(

@@ -19,12 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from hpo.trainers.data.loading import LabelledSplits
-from hpo.trainers.evaluation.early_stopping import build_early_stopping
-from hpo.trainers.evaluation.evaluate import EvalOutput, RegressionEvalOutput
-from hpo.trainers.models.modeling import freeze, load_tokenizer
-from hpo.trainers.models.optim import param_groups
-from hpo.trainers.tasks.registry import Task, get_task
 from torch.utils.data import DataLoader
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_scheduler, set_seed
 from transformers import logging as hf_logging
@@ -34,6 +28,12 @@ from hpo.errors import ConfigError
 from hpo.layout import TRAINING_STATE_FILE
 from hpo.options import PRECISIONS
 from hpo.ranking import is_better
+from hpo.trainers.data.loading import LabelledSplits
+from hpo.trainers.evaluation.early_stopping import build_early_stopping
+from hpo.trainers.evaluation.evaluate import EvalOutput, RegressionEvalOutput
+from hpo.trainers.models.modeling import freeze, load_tokenizer
+from hpo.trainers.models.optim import param_groups
+from hpo.trainers.tasks.registry import Task, get_task
 
 if TYPE_CHECKING:
     from hpo.trainers.runs.distributed import DataParallel

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hpo.trainers.evaluation.metrics import Scorer
 from sklearn.metrics import classification_report, confusion_matrix
 
 from hpo.layout import EVAL_REPORT_FILE, PREDICTIONS_FILE
+from hpo.trainers.evaluation.metrics import Scorer
 
 
 @dataclass

@@ -35,8 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hpo.trainers.data.loading import load_file
-from hpo.trainers.models.modeling import load_model_config
 from torch.utils.data import DataLoader
 from transformers import (
     AutoModel,
@@ -51,6 +49,8 @@ from transformers import (
 from hpo.errors import ConfigError
 from hpo.layout import DOMAIN_ADAPTATION_FILE
 from hpo.options import FILE_FORMATS, INITS
+from hpo.trainers.data.loading import load_file
+from hpo.trainers.models.modeling import load_model_config
 
 KEY = "trainer.domain_adaptation"
 DEFAULTS: dict[str, Any] = {

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpo.trainers.data.columns import column_values
-from hpo.trainers.data.loading import LabelledSplits
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from hpo.errors import ConfigError
 from hpo.layout import CV_FILE
+from hpo.trainers.data.columns import column_values
+from hpo.trainers.data.loading import LabelledSplits
 
 
 @dataclass
@@ -76,9 +76,8 @@ def summarise(folds: list[dict[str, float]], metric: str) -> dict[str, float]:
 
 def cross_validate(cfg: dict[str, Any], task, splits: LabelledSplits, on_evaluation, resume=None):
     """Train one model per fold and report the running mean after each; see the module docstring."""
-    from hpo.trainers.engine.loop import FineTuneResult, Snapshot, train_on_splits
-
     from hpo.ranking import is_better
+    from hpo.trainers.engine.loop import FineTuneResult, Snapshot, train_on_splits
 
     trainer, sweep = cfg["trainer"], cfg["sweep"]
     metric, mode = sweep["metric"], sweep["mode"]

@@ -147,10 +147,11 @@ class _ForwardToTune(UserCallback):
 
 def _worker_loop(config: dict[str, Any]) -> None:
     """One rank: ``fine_tune`` with DDP, every rank reporting each evaluation, rank 0 with the checkpoint."""
+    from ray import train
+
     from hpo.trainers.engine.checkpoint import save_checkpoint
     from hpo.trainers.engine.loop import ResumeState, fine_tune
     from hpo.trainers.runs.trial import resident_memory_mb
-    from ray import train
 
     cfg, checkpoint = config["cfg"], config["checkpoint"]
     context = train.get_context()

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hpo.ranking import is_better
 from hpo.trainers.engine.checkpoint import save_checkpoint
 from hpo.trainers.engine.loop import FineTuneResult, fine_tune
-
-from hpo.ranking import is_better
 
 
 def train(cfg: dict[str, Any], output_dir: str | Path) -> FineTuneResult:

@@ -16,11 +16,11 @@ from typing import Any
 import psutil
 import ray
 import torch
-from hpo.trainers.engine.checkpoint import save_checkpoint
-from hpo.trainers.engine.loop import ResumeState, fine_tune
 from ray import tune
 
 from hpo.params import apply_params
+from hpo.trainers.engine.checkpoint import save_checkpoint
+from hpo.trainers.engine.loop import ResumeState, fine_tune
 
 # A reused worker (resources.reuse_workers) starts its next trial only once the last trial's
 # training thread has ended. Ray waits TUNE_FUNCTION_THREAD_TIMEOUT_S (2 s) for that and fails

@@ -13,9 +13,6 @@ from typing import Any, ClassVar
 
 import datasets
 import torch
-from hpo.trainers.data.imbalance import class_weights, resample
-from hpo.trainers.data.loading import LabelledSplits, load_splits
-from hpo.trainers.models.modeling import build_classifier, build_model, load_model_config
 from transformers import (
     AutoModelForCausalLM,
     DataCollatorForLanguageModeling,
@@ -26,6 +23,9 @@ from transformers import (
 
 from hpo.errors import ConfigError
 from hpo.options import TASK_METRICS
+from hpo.trainers.data.imbalance import class_weights, resample
+from hpo.trainers.data.loading import LabelledSplits, load_splits
+from hpo.trainers.models.modeling import build_classifier, build_model, load_model_config
 
 # Evaluation (hpo.trainers.evaluation.evaluate, hpo.trainers.evaluation.metrics) imports scikit-learn and evaluate: it is
 # imported where a trial evaluates, not where the driver checks the data and the model.
