@@ -17,12 +17,24 @@ from hpo.errors import ConfigError, unknown_name_error
 TIME_ATTR = "training_iteration"
 
 
-def _fifo(cfg: dict[str, Any]) -> TrialScheduler:
+# The most evaluations the longest trial of the space makes; computed on the driver, which has
+# the data (hpo.search.run.longest_trial), and only by a scheduler that asks.
+MaxEvaluations = Callable[[], int]
+
+
+def _fifo(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None) -> TrialScheduler:
     return FIFOScheduler()
 
 
-def _asha(cfg: dict[str, Any]) -> TrialScheduler:
-    max_t, grace, factor = cfg["max_t"], cfg["grace_period"], cfg["reduction_factor"]
+def _asha(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None) -> TrialScheduler:
+    """``max_t: null`` (the default) takes the longest trial's evaluations and records them in
+    ``cfg['max_t']``, so the sweep's saved config says what ASHA ran with."""
+    grace, factor = cfg["grace_period"], cfg["reduction_factor"]
+    if cfg.get("max_t") is None:
+        if max_evaluations is None:
+            raise ConfigError("scheduler.max_t", "null needs the sweep's data to count the longest trial's evaluations; set a count")
+        cfg["max_t"] = max_evaluations()
+    max_t = cfg["max_t"]
     if not (isinstance(grace, int) and grace >= 1):
         raise ConfigError("scheduler.grace_period", "must be an integer >= 1", value=grace)
     if not (isinstance(max_t, int) and max_t >= grace):
@@ -32,11 +44,16 @@ def _asha(cfg: dict[str, Any]) -> TrialScheduler:
     return ASHAScheduler(time_attr=TIME_ATTR, max_t=max_t, grace_period=grace, reduction_factor=factor)
 
 
-SCHEDULERS: dict[str, Callable[[dict[str, Any]], TrialScheduler]] = {"fifo": _fifo, "asha": _asha}
+SCHEDULERS: dict[str, Callable[[dict[str, Any], MaxEvaluations | None], TrialScheduler]] = {"fifo": _fifo, "asha": _asha}
 
 
-def build_scheduler(cfg: dict[str, Any]) -> TrialScheduler:
+def build_scheduler(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None = None) -> TrialScheduler:
     """Build the scheduler named by ``scheduler.name``.
+
+    Args:
+        cfg: the ``scheduler`` group.
+        max_evaluations: counts the longest trial's evaluations, for a scheduler whose horizon
+            is left to hpo (ASHA's ``max_t: null``).
 
     Raises:
         ConfigError: unknown name or impossible settings.
@@ -44,4 +61,4 @@ def build_scheduler(cfg: dict[str, Any]) -> TrialScheduler:
     name = cfg.get("name")
     if name not in SCHEDULERS:
         raise unknown_name_error("scheduler.name", name, SCHEDULERS)
-    return SCHEDULERS[name](cfg)
+    return SCHEDULERS[name](cfg, max_evaluations)

@@ -148,7 +148,7 @@ class SearcherSchema:
 @dataclass
 class SchedulerSchema:
     name: str = "fifo"
-    max_t: int = 1
+    max_t: int | None = None  # null: counted from the longest trial of the space (hpo.search.run.longest_trial)
     grace_period: int = 1
     reduction_factor: float = 2
 

@@ -20,6 +20,7 @@ from hpo.search.algorithms.space import Param
 from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import check, check_lr_scheduler, resolve
 from hpo.search.run.callbacks import ProgressCallback, build_logger_callbacks
+from hpo.search.run.longest_trial import CountTrainRows, longest_trial_evaluations
 
 
 @dataclass
@@ -47,8 +48,8 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
     """The checks of :func:`prepare` on an already resolved config (used by resume and tests)."""
     params = check(cfg)
     search = build_search(cfg["searcher"], params, cfg["sweep"])
-    scheduler = build_scheduler(cfg["scheduler"])
-    check_inputs(cfg)
+    count_train_rows = check_inputs(cfg)
+    scheduler = build_scheduler(cfg["scheduler"], lambda: longest_trial_evaluations(cfg, params, count_train_rows))
     if cfg["sweep"].get("storage_path"):
         from hpo.search.run.storage import open_storage
 
@@ -60,12 +61,18 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
     return PreparedSweep(cfg, params, search, scheduler, sweep_dir)
 
 
-def check_inputs(cfg: dict[str, Any]) -> None:
+def check_inputs(cfg: dict[str, Any]) -> CountTrainRows:
     """Load the data and the model's config and tokenizer once, so a bad path fails here.
 
     The checks that need transformers run here rather than in ``hpo.search.config.schema.check``, so commands
     that only read a config or a sweep folder never pay for importing torch and transformers.
+
+    Returns:
+        The training rows a trial with a given ``trainer`` config trains on (after augmentation,
+        resampling or language-model blocking), prepared from the data loaded here: what ASHA's
+        ``max_t`` is counted from when evaluations are counted in steps.
     """
+    # torch and transformers: only the commands that check data and models pay for them
     from hpo.trainers.models.modeling import load_tokenizer
     from hpo.trainers.tasks.registry import get_task
 
@@ -74,12 +81,13 @@ def check_inputs(cfg: dict[str, Any]) -> None:
     task = get_task(trainer["task"])
     splits = task.load_splits(cfg["data"], seed=cfg["sweep"]["seed"])
     task.check_model(cfg["model"], splits.label_names, trainer)
-    load_tokenizer(cfg["model"])
-    if trainer.get("cv_folds"):
+    tokenizer = load_tokenizer(cfg["model"])
+    if trainer["cv_folds"]:
+        # scikit-learn's splitters: only for cross-validated sweeps
         from hpo.trainers.runs.cross_validation import fold_indices
 
         fold_indices(splits, trainer["cv_folds"], stratify=task.labels == "classes", seed=trainer["seed"])
-
+    return lambda trial_trainer: len(task.prepare(splits, tokenizer, trial_trainer).train_rows)
 
 # Ray's rule for its "auto" snapshot period: wait 19x as long as the last save took, so saving
 # the experiment state costs at most 5% of the driver's time.
