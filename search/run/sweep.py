@@ -10,7 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import ray
 import yaml
+from ray import tune
+from ray.tune.execution.experiment_state import _ExperimentCheckpointManager as Manager
 
 from hpo.errors import ConfigError
 from hpo.layout import CONFIG_FILE, TRIALS_DIR
@@ -21,6 +24,7 @@ from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import check, check_lr_scheduler, resolve
 from hpo.search.run.callbacks import ProgressCallback, build_logger_callbacks
 from hpo.search.run.longest_trial import CountTrainRows, longest_trial_evaluations
+from hpo.search.run.storage import mirror_experiments, open_storage, run_storage
 
 
 @dataclass
@@ -51,8 +55,6 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
     count_train_rows = check_inputs(cfg)
     scheduler = build_scheduler(cfg["scheduler"], lambda: longest_trial_evaluations(cfg, params, count_train_rows))
     if cfg["sweep"].get("storage_path"):
-        from hpo.search.run.storage import open_storage
-
         open_storage(cfg["sweep"]["storage_path"])
     sweep_dir = Path(cfg["sweep"]["output_dir"]).expanduser().resolve()
     cfg["sweep"]["output_dir"] = str(sweep_dir)
@@ -72,7 +74,7 @@ def check_inputs(cfg: dict[str, Any]) -> CountTrainRows:
         resampling or language-model blocking), prepared from the data loaded here: what ASHA's
         ``max_t`` is counted from when evaluations are counted in steps.
     """
-    # torch and transformers: only the commands that check data and models pay for them
+    # torch, transformers, datasets: only the commands that check data and models pay for them
     from hpo.trainers.models.modeling import load_tokenizer
     from hpo.trainers.tasks.registry import get_task
 
@@ -105,8 +107,6 @@ def bound_experiment_snapshots() -> None:
     floor: small sweeps still snapshot every second, huge ones back off in proportion. Ray Tune
     has no public setting for this, so the method of its snapshot manager is wrapped, once.
     """
-    from ray.tune.execution.experiment_state import _ExperimentCheckpointManager as Manager
-
     if getattr(Manager, "_hpo_bounded", False):
         return
     ray_update = Manager._update_auto_checkpoint_time
@@ -124,8 +124,6 @@ def bound_experiment_snapshots() -> None:
 
 def init_ray(cfg: dict[str, Any]) -> None:
     """Start a local Ray instance or connect to an existing cluster (``cluster.address``)."""
-    import ray
-
     bound_experiment_snapshots()
     if ray.is_initialized():
         return
@@ -148,9 +146,8 @@ def init_ray(cfg: dict[str, Any]) -> None:
 
 def trial_trainable(cfg: dict[str, Any], trainable: Callable[..., None] | None = None) -> Any:
     """The trial function with the sweep's config bound and its resources attached."""
-    from ray import tune
-
-    if trainable is None:  # torch and transformers load in the trial workers, not here
+    if trainable is None:
+        # torch and transformers load in the trial workers, not on the driver
         from hpo.trainers.runs.trial import run_trial
 
         trainable = run_trial
@@ -178,10 +175,6 @@ def run(
         experiment: the Ray Tune experiment folder inside the sweep folder (``hpo extend``
             adds ``trials-extend-<n>`` beside the first one).
     """
-    from ray import tune
-
-    from hpo.search.run.storage import mirror_experiments, run_storage
-
     cfg, sweep_dir = prepared.config, prepared.sweep_dir
     sweep_dir.mkdir(parents=True, exist_ok=True)
     if experiment == TRIALS_DIR:  # an extension keeps the sweep's config as it was
@@ -240,8 +233,6 @@ def data_parallel_concurrency(cfg: dict[str, Any]) -> int | None:
     A data-parallel trial holds no resources itself (its Train workers do), so Tune alone would
     start every trial and leave their worker groups waiting; this caps them at what fits.
     """
-    import ray
-
     workers = workers_per_trial(cfg)
     if workers == 1:
         return None
@@ -257,8 +248,6 @@ def check_cluster_resources(cfg: dict[str, Any]) -> None:
     Raises:
         ConfigError: naming the resource, the request and what the cluster has.
     """
-    import ray
-
     available = ray.cluster_resources()
     for key, name in (("cpus_per_trial", "CPU"), ("gpus_per_trial", "GPU")):
         wanted = float(cfg["resources"][key] or 0) * workers_per_trial(cfg)
