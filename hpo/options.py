@@ -1,6 +1,6 @@
 """The names a config may choose from, kept free of torch, transformers and datasets imports.
 
-The driver checks every config before Ray starts (``hpo.search.config.schema``); importing the modules that
+The driver checks every config before Ray starts (``hpo.search.config.checks``); importing the modules that
 implement these options would cost it seconds of torch and transformers imports on every
 ``hpo`` command. Each implementing module takes its names from here, so there is one list.
 """
@@ -25,8 +25,11 @@ FILE_FORMATS = {"tsv": ("csv", {"delimiter": "\t"}), "csv": ("csv", {}), "jsonl"
 # Plain text: one row per paragraph (blank-line separated), for language modelling; it has no labels.
 TEXT_FORMAT = {"text": ("text", {"sample_by": "paragraph"})}
 FORMATS = ("demo", *FILE_FORMATS, *TEXT_FORMAT, "hub")
+# hpo.trainers.data.text: what a causal language model can read (no Hub loading for text yet).
+LM_FORMATS = (*TEXT_FORMAT, *FILE_FORMATS, "demo")
 
-# hpo.trainers.data.cleaning, hpo.trainers.data.imbalance, hpo.trainers.models.modeling, hpo.trainers.engine.loop
+# hpo.trainers.data.cleaning, hpo.trainers.data.imbalance, hpo.trainers.data.augmentation,
+# hpo.trainers.models.modeling, hpo.trainers.engine.engine (precision), hpo.trainers.engine.faults
 DEDUP = ("none", "exact", "near")
 RESAMPLING = ("none", "oversample", "undersample")
 CLASS_WEIGHTS = ("none", "balanced")
@@ -34,3 +37,4 @@ INITS = ("pretrained", "random")
 FREEZE_CHOICES = ("none", "embeddings", "all_but_head")
 PRECISIONS = ("fp32", "bf16", "fp16")
 FAULTS = ("exception", "nan", "oom")
+AUGMENT_OPS = ("swap", "delete", "insert", "synonym")

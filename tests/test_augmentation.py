@@ -10,9 +10,15 @@ import datasets
 import pytest
 
 from hpo.errors import ConfigError
-from hpo.trainers.data.augmentation import AUGMENT_OPS, augment_dataset, augment_text, check_augment, load_synonyms
+from hpo.options import AUGMENT_OPS
+from hpo.search.config.compose import compose_config
+from hpo.search.config.schema import resolve
+from hpo.trainers.data.augmentation import augment_dataset, augment_text
+from hpo.trainers.data.augmentation_check import check_augment
 from hpo.trainers.data.loading import load_splits
+from hpo.trainers.data.synonyms import load_synonyms
 from tests.conftest import SST2
+from tests.helpers.config_blocks import augment_block, data_block
 
 TABLE = {"good": ("fine", "decent"), "movie": ("film",), "plot": ("story",)}
 SENTENCE = "a good movie with a thin plot and great acting overall"
@@ -81,29 +87,29 @@ def test_operations_leave_what_they_cannot_change() -> None:
 @pytest.mark.parametrize(("ratio", "added"), [(0.5, 50), (1, 100), (2.0, 200), (2.5, 250), (0.01, 1)])
 def test_ratio_controls_the_number_of_added_rows(ratio: float, added: int) -> None:
     train = rows(100)
-    out, counts = augment_dataset(train, {"ratio": ratio}, seed=0)
+    out, counts = augment_dataset(train, augment_block(ratio=ratio), seed=0)
     assert counts["data/augmented_rows"] == added
     assert counts["data/train_rows_after_augment"] == len(out) == 100 + added
     assert out.select(range(100))["text"] == train["text"]  # the original rows first, untouched
 
 
 def test_half_ratio_copies_half_the_rows_once() -> None:
-    out, _ = augment_dataset(rows(100), {"ratio": 0.5, "ops": ["swap"]}, seed=0)
+    out, _ = augment_dataset(rows(100), augment_block(ratio=0.5, ops=["swap"]), seed=0)
     sources = Counter(next(w for w in t.split() if w.startswith("row")) for t in out.select(range(100, 150))["text"])
     assert len(out) == 150 and len(sources) == 50  # swap keeps each row's own word: 50 distinct rows
 
 
-@pytest.mark.parametrize("augment", [None, {}, {"ratio": 0}, {"ratio": 0.0, "ops": ["swap"]}])
-def test_off_returns_the_dataset_unchanged_and_no_counts(augment: dict | None) -> None:
+@pytest.mark.parametrize("augment", [{}, {"ratio": 0}, {"ratio": 0.0, "ops": ["swap"]}])
+def test_off_returns_the_dataset_unchanged_and_no_counts(augment: dict) -> None:
     train = rows(10)
-    out, counts = augment_dataset(train, augment, seed=0)
+    out, counts = augment_dataset(train, augment_block(**augment), seed=0)
     assert out is train and counts == {}
 
 
 @pytest.mark.parametrize("float_labels", [False, True])
 def test_labels_are_preserved_exactly(float_labels: bool) -> None:
     train = rows(60, pair=True, float_labels=float_labels)
-    out, _ = augment_dataset(train, {"ratio": 2.0, "word_fraction": 0.5}, seed=3)
+    out, _ = augment_dataset(train, augment_block(ratio=2.0, word_fraction=0.5), seed=3)
     assert out.features == train.features
     for index in range(60, len(out)):
         source = index // 2 - 30  # two copies of each row, in row order
@@ -113,7 +119,7 @@ def test_labels_are_preserved_exactly(float_labels: bool) -> None:
 
 def test_text_pair_gets_the_same_operation() -> None:
     train = rows(40, pair=True)
-    out, _ = augment_dataset(train, {"ratio": 1.0, "ops": ["delete"], "word_fraction": 0.3}, seed=0)
+    out, _ = augment_dataset(train, augment_block(ratio=1.0, ops=["delete"], word_fraction=0.3), seed=0)
     for before, after in zip(train, out.select(range(40, 80)), strict=True):
         assert len(after["text"].split()) < len(before["text"].split())
         assert len(after["text_pair"].split()) < len(before["text_pair"].split())
@@ -121,7 +127,7 @@ def test_text_pair_gets_the_same_operation() -> None:
 
 def test_same_seed_same_rows_other_seed_other_rows() -> None:
     train = rows(50)
-    options = {"ratio": 1.5, "ops": list(AUGMENT_OPS), "word_fraction": 0.3}
+    options = augment_block(ratio=1.5, ops=list(AUGMENT_OPS), word_fraction=0.3)
     a, _ = augment_dataset(train, options, seed=7)
     b, _ = augment_dataset(train, options, seed=7)
     c, _ = augment_dataset(train, options, seed=8)
@@ -134,13 +140,13 @@ def test_user_synonym_file(tmp_path: Path) -> None:
     path = tmp_path / "syn.tsv"
     path.write_text("# my table\nplot\tstory,storyline\n\nfunny,amusing\n", encoding="utf-8")
     assert load_synonyms(str(path)) == {"plot": ("story", "storyline"), "funny": ("amusing",)}
-    out, counts = augment_dataset(rows(20), {"ratio": 1, "ops": ["synonym"], "word_fraction": 1.0, "synonyms_path": str(path)}, seed=0)
+    out, counts = augment_dataset(rows(20), augment_block(ratio=1, ops=["synonym"], word_fraction=1.0, synonyms_path=str(path)), seed=0)
     for text in out.select(range(20, 40))["text"]:
         words = text.split()
         assert words[7] in {"story", "storyline"} and words[-1] == "amusing" and "good" in words  # not in this table
     assert counts["data/augmented_unchanged"] == 0
     path.write_text("plot\tintrigue\n", encoding="utf-8")  # an edited file is read again
-    out, _ = augment_dataset(rows(5), {"ratio": 1, "ops": ["synonym"], "word_fraction": 1.0, "synonyms_path": str(path)}, seed=0)
+    out, _ = augment_dataset(rows(5), augment_block(ratio=1, ops=["synonym"], word_fraction=1.0, synonyms_path=str(path)), seed=0)
     assert all(t.split()[7] == "intrigue" for t in out.select(range(5, 10))["text"])
 
 
@@ -154,15 +160,19 @@ def test_user_synonym_file(tmp_path: Path) -> None:
         ({"ratio": "lots"}, "trainer.augment.ratio", ">= 0"),
         ({"ratio": 1, "word_fraction": 0}, "trainer.augment.word_fraction", r"\(0, 1\]"),
         ({"ratio": 1, "word_fraction": 1.5}, "trainer.augment.word_fraction", r"\(0, 1\].*1.5"),
-        ({"ratio": 1, "rate": 2}, "trainer.augment", "unknown key.*rate.*Valid choices"),
     ],
 )
 def test_bad_options_name_the_key(augment: dict, key: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as error:
-        check_augment(augment)
+        check_augment(augment_block(**augment))
     assert error.value.key == key
-    with pytest.raises(ConfigError):
-        augment_dataset(rows(3), augment, seed=0)
+
+
+def test_unknown_keys_are_rejected_by_the_schema() -> None:
+    """The block's keys are the schema's (AugmentSchema); the check and the trials never see another."""
+    with pytest.raises(ConfigError, match=r"unknown key.*Valid choices: ratio, ops, word_fraction, synonyms_path") as error:
+        resolve(compose_config("demo", ["+trainer.augment.rate=2"]))
+    assert error.value.key == "trainer.augment.rate"
 
 
 @pytest.mark.parametrize(
@@ -184,7 +194,7 @@ def test_bad_synonym_files_name_the_key_and_the_file(tmp_path: Path, content: st
     elif content is not None:
         path.write_text(content, encoding="utf-8")
     with pytest.raises(ConfigError, match=message) as error:
-        check_augment({"ratio": 1, "synonyms_path": str(path)})
+        check_augment(augment_block(ratio=1, synonyms_path=str(path)))
     assert error.value.key == "trainer.augment.synonyms_path"
     assert str(path) in str(error.value)
 
@@ -198,15 +208,15 @@ def test_bundled_table_is_well_formed() -> None:
 
 
 def test_real_sst2_rows_are_augmented_with_the_bundled_table() -> None:
-    splits = load_splits({
-        "format": "tsv", "train_path": str(SST2 / "train.tsv"), "eval_path": str(SST2 / "validation.tsv"),
-        "text_column": "sentence", "label_column": "label", "max_train_samples": 400, "max_eval_samples": 20,
-    })
+    splits = load_splits(data_block(
+        format="tsv", train_path=str(SST2 / "train.tsv"), eval_path=str(SST2 / "validation.tsv"),
+        text_column="sentence", label_column="label", max_train_samples=400, max_eval_samples=20,
+    ))
     train = splits.train
-    out, counts = augment_dataset(train, {"ratio": 1.0, "ops": ["synonym"]}, seed=0)
+    out, counts = augment_dataset(train, augment_block(ratio=1.0, ops=["synonym"]), seed=0)
     changed = sum(a.split() != b.split() for a, b in zip(train["text"], out.select(range(400, 800))["text"], strict=True))
     assert changed / 400 > 0.3
     assert counts["data/augmented_unchanged"] == 400 - changed
     assert out.select(range(400, 800))["label"] == train["label"]
-    mixed, counts = augment_dataset(train, {"ratio": 0.5}, seed=0)
+    mixed, counts = augment_dataset(train, augment_block(ratio=0.5), seed=0)
     assert counts["data/augmented_rows"] == 200 and len(mixed) == 600

@@ -1,12 +1,18 @@
-"""Every option of every config group and every sweep file composes and validates."""
+"""Every option of every config group and every sweep file composes and validates; the schema is
+the one source of defaults and every data option composes the shared cleaning block."""
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import asdict, fields
 
+import pytest
+import yaml
+
+from hpo.params import get_by_path
 from hpo.search.cli import main
-from hpo.search.config.compose import GROUPS, available_sweeps, compose_config, group_options
-from hpo.search.config.schema import check, resolve
+from hpo.search.config.checks import check
+from hpo.search.config.compose import GROUPS, available_sweeps, compose_config, group_options, hydra_conf_dir
+from hpo.search.config.schema import GROUP_SCHEMAS, CleaningSchema, resolve
 from hpo.search.run.sweep import prepare
 
 # Options that need a value the user must give (``???``) get one here.
@@ -36,7 +42,7 @@ def test_every_group_option_composes_and_validates(group: str, option: str) -> N
         overrides.append("searcher=grid")
     cfg = resolve(compose_config("demo", overrides))
     check(cfg)
-    assert cfg[group].get("name", option) == option or group == "search_space"
+    assert get_by_path(cfg, group.replace("/", ".")).get("name", option) == option or group == "search_space"
 
 
 @pytest.mark.parametrize("sweep", available_sweeps())
@@ -55,7 +61,7 @@ def test_required_sweeps_exist() -> None:
 def test_any_key_can_be_overridden() -> None:
     cfg = resolve(compose_config("demo", ["trainer.epochs=7", "searcher=random", "search_space.trainer.learning_rate.high=1e-3"]))
     assert cfg["trainer"]["epochs"] == 7
-    assert cfg["scheduler"]["max_t"] == 7  # ASHA's max_t follows the epochs
+    assert cfg["scheduler"]["max_t"] is None  # ASHA's max_t: counted from the longest trial when the sweep starts
     assert cfg["searcher"]["name"] == "random"
     assert cfg["search_space"]["trainer"]["learning_rate"]["high"] == 1e-3
 
@@ -75,3 +81,35 @@ def test_sweep_help_lists_groups_and_options(capsys: pytest.CaptureFixture[str])
         line = next(line for line in out.splitlines() if line.strip().startswith(group + " "))
         assert all(o in line for o in options)
     assert "rte_grid" in out
+
+
+def test_the_composed_config_has_every_schema_key() -> None:
+    """The schema is composed first, so every key exists (and can be overridden) whatever the options set."""
+    composed = compose_config("demo", [])
+    for group, schema in GROUP_SCHEMAS.items():
+        assert set(composed[group]) == {f.name for f in fields(schema)}, group
+    cfg = resolve(compose_config("demo", ["data.train_split=dev", "trainer.augment.word_fraction=0.2", "resources.num_cpus=1"]))
+    assert (cfg["data"]["train_split"], cfg["trainer"]["augment"]["word_fraction"], cfg["resources"]["num_cpus"]) == ("dev", 0.2, 1)
+
+
+def _yaml(path: str) -> dict:
+    return yaml.safe_load((hydra_conf_dir() / path).read_text()) or {}
+
+
+@pytest.mark.parametrize("option", group_options()["data"])
+def test_every_data_option_composes_the_shared_clean_block(option: str) -> None:
+    own = _yaml(f"data/{option}.yaml")
+    presets = [entry["clean"] for entry in own.get("defaults", []) if isinstance(entry, dict) and "clean" in entry]
+    assert len(presets) == 1, f"data/{option}.yaml must name one clean preset in its defaults list"
+    assert presets[0] in group_options()["data/clean"]
+    expected = {**asdict(CleaningSchema()), **_yaml(f"data/clean/{presets[0]}.yaml"), **own.get("clean", {})}
+    cfg = resolve(compose_config("demo", [f"data={option}", *REQUIRED.get(("data", option), [])]))
+    assert cfg["data"]["clean"] == expected
+
+
+def test_clean_presets_and_keys_can_be_overridden() -> None:
+    sst2 = resolve(compose_config("demo", ["data=sst2", "data.clean.lowercase=true"]))["data"]["clean"]
+    assert sst2 == {**asdict(CleaningSchema()), "lowercase": True}
+    raw = resolve(compose_config("demo", ["data=sst2", "data/clean=none", "data.clean.dedup=near"]))["data"]["clean"]
+    assert raw["normalize"] is False and raw["dedup"] == "near"
+    assert resolve(compose_config("demo", ["data=tinyshakespeare"]))["data"]["clean"]["normalize"] is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -10,24 +11,25 @@ import pytest
 from hpo.errors import ConfigError
 from hpo.trainers.data.demo import make_demo_split
 from hpo.trainers.data.loading import load_splits
-from tests.conftest import RTE, SST2
+from tests.conftest import RTE, SHARED_DATA, SST2
+from tests.helpers.config_blocks import data_block
 
 
 def test_sst2_tsv_with_integer_labels() -> None:
-    splits = load_splits({
-        "format": "tsv", "train_path": str(SST2 / "train.tsv"), "eval_path": str(SST2 / "validation.tsv"),
-        "text_column": "sentence", "label_column": "label", "max_train_samples": 50, "max_eval_samples": 20,
-    })
+    splits = load_splits(data_block(
+        format="tsv", train_path=str(SST2 / "train.tsv"), eval_path=str(SST2 / "validation.tsv"),
+        text_column="sentence", label_column="label", max_train_samples=50, max_eval_samples=20,
+    ))
     assert (len(splits.train), len(splits.eval)) == (50, 20)
     assert splits.label_names == ["0", "1"]
     assert set(splits.train.column_names) == {"text", "label"}
 
 
 def test_rte_jsonl_pairs_with_string_labels_are_encoded() -> None:
-    splits = load_splits({
-        "format": "jsonl", "train_path": str(RTE / "train.jsonl"), "eval_path": str(RTE / "validation.jsonl"),
-        "text_column": "premise", "text_pair_column": "hypothesis", "label_column": "label",
-    })
+    splits = load_splits(data_block(
+        format="jsonl", train_path=str(RTE / "train.jsonl"), eval_path=str(RTE / "validation.jsonl"),
+        text_column="premise", text_pair_column="hypothesis", label_column="label",
+    ))
     assert splits.label_names == ["entailment", "not_entailment"]
     assert len(splits.train) == 2490 and len(splits.eval) == 277
     assert set(splits.train["label"]) == {0, 1}
@@ -36,8 +38,8 @@ def test_rte_jsonl_pairs_with_string_labels_are_encoded() -> None:
 
 
 def test_subsampling_is_seeded() -> None:
-    data = {"format": "tsv", "train_path": str(SST2 / "train.tsv"), "eval_path": str(SST2 / "validation.tsv"),
-            "text_column": "sentence", "label_column": "label", "max_train_samples": 30}
+    data = data_block(format="tsv", train_path=str(SST2 / "train.tsv"), eval_path=str(SST2 / "validation.tsv"),
+                      text_column="sentence", label_column="label", max_train_samples=30)
     assert load_splits(data, seed=1).train["text"] == load_splits(data, seed=1).train["text"]
     assert load_splits(data, seed=1).train["text"] != load_splits(data, seed=2).train["text"]
 
@@ -53,24 +55,20 @@ def test_eval_labels_unseen_in_training_are_rejected(tmp_path: Path) -> None:
     (tmp_path / "train.tsv").write_text("text\tlabel\ngood\tpos\nbad\tneg\n")
     (tmp_path / "dev.tsv").write_text("text\tlabel\nmeh\tneutral\n")
     with pytest.raises(ConfigError, match=r"data.label_column.*labels not in the training data.*neutral"):
-        load_splits({"format": "tsv", "train_path": str(tmp_path / "train.tsv"), "eval_path": str(tmp_path / "dev.tsv"),
-                     "text_column": "text", "label_column": "label"})
+        load_splits(data_block(format="tsv", train_path=str(tmp_path / "train.tsv"), eval_path=str(tmp_path / "dev.tsv"),
+                               text_column="text", label_column="label"))
 
 
 def test_csv_format(tmp_path: Path) -> None:
     (tmp_path / "train.csv").write_text('text,label\n"good, really",1\nbad,0\n')
-    splits = load_splits({"format": "csv", "train_path": str(tmp_path / "train.csv"), "eval_path": str(tmp_path / "train.csv"),
-                          "text_column": "text", "label_column": "label"})
+    splits = load_splits(data_block(format="csv", train_path=str(tmp_path / "train.csv"), eval_path=str(tmp_path / "train.csv"),
+                                    text_column="text", label_column="label"))
     assert splits.train["text"][0] == "good, really"
 
 
 def test_trec_without_validation_file_gets_a_stratified_split() -> None:
-    from collections import Counter
-
-    from tests.conftest import SHARED_DATA
-
-    splits = load_splits({"format": "tsv", "train_path": str(SHARED_DATA / "trec" / "train.tsv"), "eval_path": None,
-                          "validation_fraction": 0.2, "text_column": "text", "label_column": "coarse_label"})
+    splits = load_splits(data_block(format="tsv", train_path=str(SHARED_DATA / "trec" / "train.tsv"), eval_path=None,
+                                    validation_fraction=0.2, text_column="text", label_column="coarse_label"))
     assert splits.num_labels == 6 and len(splits.eval) == math.ceil(5452 * 0.2)  # datasets rounds the held-out share up
     train, held = Counter(splits.train["label"]), Counter(splits.eval["label"])
     for label in train:  # same class proportions in both parts
@@ -78,10 +76,10 @@ def test_trec_without_validation_file_gets_a_stratified_split() -> None:
 
 
 def test_parquet_files(tmp_path: Path) -> None:
-    splits = load_splits({"format": "tsv", "train_path": str(SST2 / "train.tsv"), "eval_path": str(SST2 / "validation.tsv"),
-                          "text_column": "sentence", "label_column": "label", "max_train_samples": 40, "max_eval_samples": 10})
+    splits = load_splits(data_block(format="tsv", train_path=str(SST2 / "train.tsv"), eval_path=str(SST2 / "validation.tsv"),
+                                    text_column="sentence", label_column="label", max_train_samples=40, max_eval_samples=10))
     splits.train.rename_column("text", "sentence").to_parquet(str(tmp_path / "train.parquet"))
     splits.eval.rename_column("text", "sentence").to_parquet(str(tmp_path / "dev.parquet"))
-    again = load_splits({"format": "parquet", "train_path": str(tmp_path / "train.parquet"), "eval_path": str(tmp_path / "dev.parquet"),
-                         "text_column": "sentence", "label_column": "label"})
+    again = load_splits(data_block(format="parquet", train_path=str(tmp_path / "train.parquet"), eval_path=str(tmp_path / "dev.parquet"),
+                                   text_column="sentence", label_column="label"))
     assert again.train["text"] == splits.train["text"] and len(again.eval) == 10

@@ -13,24 +13,23 @@ from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelF
 from hpo.errors import ConfigError
 from hpo.layout import DOMAIN_ADAPTATION_FILE
 from hpo.paths import minilm_path
-from hpo.trainers.models.domain_adaptation import (
-    DEFAULTS,
-    adapt_encoder,
-    check_domain_adaptation,
-    load_unlabelled_texts,
-)
+from hpo.search.config.checks import check
+from hpo.search.config.compose import compose_config
+from hpo.search.config.schema import DomainAdaptationSchema, resolve
+from hpo.trainers.models.domain_adaptation import adapt_encoder, load_unlabelled_texts
+from hpo.trainers.models.domain_adaptation_check import check_domain_adaptation
 from hpo.trainers.models.modeling import build_classifier, load_model_config, load_tokenizer
 from tests.conftest import SST2
+from tests.helpers.config_blocks import adapt_block, model_block
 
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 SEED = 3
 # A learning rate a tiny random model can use: a few dozen steps move its perplexity a lot.
-ADAPT = {"enabled": True, "max_texts": 240, "epochs": 1, "learning_rate": 5e-3, "batch_size": 16,
-         "max_seq_length": 32, "eval_fraction": 0.1}
+ADAPT = adapt_block(enabled=True, max_texts=240, epochs=1, learning_rate=5e-3, batch_size=16, max_seq_length=32, eval_fraction=0.1)
 
 
 def tiny_bert() -> dict:
-    return {"pretrained": minilm_path(), "tokenizer": None, "init": "random", "config_overrides": dict(TINY)}
+    return model_block(pretrained=minilm_path(), init="random", config_overrides=dict(TINY))
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +65,7 @@ def test_held_out_perplexity_and_training_loss_go_down(adapted):
 
 def test_stage_2_model_block_points_at_the_saved_folder(adapted):
     _, out, stage_2, _ = adapted
-    assert stage_2 == {"pretrained": str(out), "tokenizer": None, "init": "pretrained", "config_overrides": {}}
+    assert stage_2 == {**tiny_bert(), "pretrained": str(out), "tokenizer": None, "init": "pretrained", "config_overrides": {}}
     config = AutoConfig.from_pretrained(out)  # the overrides live on in the saved config
     assert (config.hidden_size, config.num_hidden_layers, config.intermediate_size) == (32, 2, 64)
     assert (out / "tokenizer.json").is_file() or (out / "vocab.txt").is_file()
@@ -109,7 +108,7 @@ def test_encoder_without_mlm_head_keeps_its_pretrained_pooler(tmp_path, sst2_sen
     set_seed(0)
     encoder = AutoModel.from_config(config)  # BertModel: embeddings, encoder, pooler
     encoder.save_pretrained(tmp_path / "encoder")
-    pretrained = {"pretrained": str(tmp_path / "encoder"), "tokenizer": minilm_path(), "init": "pretrained", "config_overrides": {}}
+    pretrained = model_block(pretrained=str(tmp_path / "encoder"), tokenizer=minilm_path())
     adapt = {**ADAPT, "max_texts": 40, "eval_fraction": 0.0}
 
     with pytest.warns(UserWarning, match="no masked-LM head"):
@@ -133,19 +132,18 @@ def test_encoder_without_mlm_head_keeps_its_pretrained_pooler(tmp_path, sst2_sen
 def test_text_sources(tmp_path):
     text_file = tmp_path / "reviews.txt"
     text_file.write_text("  a gripping , funny film  \n\n   \nthe plot drags\nwooden acting\n", encoding="utf-8")
-    assert load_unlabelled_texts({"text_path": str(text_file)}, ["ignored"]) == ["a gripping , funny film", "the plot drags", "wooden acting"]
-    assert load_unlabelled_texts({"text_path": str(text_file), "max_texts": 2}, []) == ["a gripping , funny film", "the plot drags"]
+    assert load_unlabelled_texts(adapt_block(text_path=str(text_file)), ["ignored"]) == ["a gripping , funny film", "the plot drags", "wooden acting"]
+    assert load_unlabelled_texts(adapt_block(text_path=str(text_file), max_texts=2), []) == ["a gripping , funny film", "the plot drags"]
 
     table = tmp_path / "reviews.jsonl"
     table.write_text("\n".join(json.dumps({"review": t, "stars": 3}) for t in ["good", "", "bad", None, "fine"]))
-    assert load_unlabelled_texts({"text_path": str(table), "text_column": "review"}, []) == ["good", "bad", "fine"]
+    assert load_unlabelled_texts(adapt_block(text_path=str(table), text_column="review"), []) == ["good", "bad", "fine"]
 
     # null text_path: the task's training texts
-    assert load_unlabelled_texts({}, [" x ", "y", ""]) == ["x", "y"]
+    assert load_unlabelled_texts(adapt_block(), [" x ", "y", ""]) == ["x", "y"]
 
 
 @pytest.mark.parametrize(("adapt", "key"), [
-    ({"epoch": 2}, "trainer.domain_adaptation.epoch"),
     ({"enabled": "yes"}, "trainer.domain_adaptation.enabled"),
     ({"epochs": 0}, "trainer.domain_adaptation.epochs"),
     ({"batch_size": 2.5}, "trainer.domain_adaptation.batch_size"),
@@ -159,34 +157,47 @@ def test_text_sources(tmp_path):
 ])
 def test_bad_options_name_their_key(adapt, key):
     with pytest.raises(ConfigError) as raised:
-        check_domain_adaptation(adapt)
+        check_domain_adaptation(adapt_block(**adapt))
     assert raised.value.key == key
+
+
+def test_the_config_check_runs_it_also_when_disabled():
+    """A sweep that searches ``enabled`` fails up front, not in the trials that switch it on; the
+    check imports no torch, so the driver runs it for every sweep."""
+    with pytest.raises(ConfigError) as raised:
+        check(resolve(compose_config("demo", ["trainer.domain_adaptation.epochs=0"])))
+    assert raised.value.key == "trainer.domain_adaptation.epochs"
+
+
+def test_unknown_keys_are_rejected_by_the_schema():
+    with pytest.raises(ConfigError, match="unknown key") as raised:
+        resolve(compose_config("demo", ["+trainer.domain_adaptation.epoch=2"]))
+    assert raised.value.key == "trainer.domain_adaptation.epoch" and "epochs" in raised.value.choices
 
 
 def test_bad_text_files_name_the_key_and_file(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     with pytest.raises(ConfigError, match="empty") as raised:
-        load_unlabelled_texts({"text_path": str(empty)}, [])
+        load_unlabelled_texts(adapt_block(text_path=str(empty)), [])
     assert raised.value.key == "trainer.domain_adaptation.text_path" and str(empty) in str(raised.value)
 
     blank = tmp_path / "blank.txt"
     blank.write_text("\n  \n\n")
     with pytest.raises(ConfigError, match="0 non-empty texts") as raised:
-        load_unlabelled_texts({"text_path": str(blank)}, [])
+        load_unlabelled_texts(adapt_block(text_path=str(blank)), [])
     assert str(blank) in str(raised.value)
 
     table = tmp_path / "reviews.csv"
     table.write_text("review,stars\ngood,5\nbad,1\n")
     with pytest.raises(ConfigError) as raised:
-        load_unlabelled_texts({"text_path": str(table)}, [])  # text_column defaults to "text"
+        load_unlabelled_texts(adapt_block(text_path=str(table)), [])  # text_column defaults to "text"
     assert raised.value.key == "trainer.domain_adaptation.text_column" and raised.value.choices == ["review", "stars"]
 
     with pytest.raises(ConfigError, match="training texts"):
-        load_unlabelled_texts({}, ["only one", "  "])
+        load_unlabelled_texts(adapt_block(), ["only one", "  "])
 
 
 def test_defaults_are_valid_and_disabled():
-    check_domain_adaptation(None)
-    check_domain_adaptation(dict(DEFAULTS))
-    assert DEFAULTS["enabled"] is False
+    check_domain_adaptation(adapt_block())
+    assert DomainAdaptationSchema().enabled is False

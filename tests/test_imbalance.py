@@ -8,13 +8,17 @@ import pytest
 import torch
 
 from hpo.errors import ConfigError
+from hpo.search.config.checks import check
+from hpo.search.config.compose import compose_config
+from hpo.search.config.schema import resolve
 from hpo.trainers.data.imbalance import class_weights, resample
 from hpo.trainers.data.loading import load_splits
 from tests.conftest import SHARED_DATA
+from tests.helpers.config_blocks import data_block
 from tests.test_loop import config, run
 
-EMOTION = {"format": "tsv", "train_path": str(SHARED_DATA / "emotion" / "train.tsv"),
-           "eval_path": str(SHARED_DATA / "emotion" / "validation.tsv"), "text_column": "text", "label_column": "label"}
+EMOTION = data_block(format="tsv", train_path=str(SHARED_DATA / "emotion" / "train.tsv"),
+                     eval_path=str(SHARED_DATA / "emotion" / "validation.tsv"), text_column="text", label_column="label")
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +52,14 @@ def test_balanced_class_weights_match_the_definition(rows) -> None:
     assert class_weights(rows, "none", 6) is None
 
 
-def test_unknown_options_are_rejected(rows) -> None:
-    with pytest.raises(ConfigError, match=r"trainer.resample.*smote.*oversample"):
-        resample(rows, "smote", 0)
+@pytest.mark.parametrize(("override", "message"), [
+    ("trainer.resample=smote", r"trainer.resample.*smote.*oversample"),
+    ("trainer.class_weights=inverse", r"trainer.class_weights.*inverse.*balanced"),
+])
+def test_unknown_options_are_rejected_by_the_config_check(override: str, message: str) -> None:
+    """Checked once, on the driver: ``resample`` and ``class_weights`` trust the names they get."""
+    with pytest.raises(ConfigError, match=message):
+        check(resolve(compose_config("demo", [override])))
 
 
 def test_a_trial_trains_with_weights_and_oversampling() -> None:

@@ -8,6 +8,9 @@ import pytest
 
 from hpo.errors import ConfigError
 from hpo.options import CLASSIFICATION_METRICS, LANGUAGE_MODEL_METRICS, REGRESSION_METRICS
+from hpo.search.config.checks import check
+from hpo.search.config.compose import compose_config
+from hpo.search.config.schema import resolve
 from hpo.trainers.evaluation.metrics import (
     METRIC_MODULES,
     classification_scorer,
@@ -24,7 +27,7 @@ PROBABILITIES = [[1 - s, s] for s in SCORES]
 
 
 def test_binary_metrics_match_hand_computation() -> None:
-    scores = classification_scorer(list(CLASSIFICATION_METRICS), num_labels=2)(PREDICTIONS, REFERENCES, PROBABILITIES)
+    scores = classification_scorer(list(CLASSIFICATION_METRICS), num_labels=2, average="auto")(PREDICTIONS, REFERENCES, PROBABILITIES)
     mcc = (3 * 3 - 1 * 1) / math.sqrt(4 * 4 * 4 * 4)
     auc = 15 / 16  # of 16 positive/negative pairs, only (0.4, 0.6) is ranked wrongly
     assert scores == pytest.approx({"accuracy": 6 / 8, "precision": 3 / 4, "recall": 3 / 4, "f1": 3 / 4,
@@ -40,7 +43,7 @@ def test_multiclass_metrics_are_macro_averaged_by_default() -> None:
     recall = (1 + 2 / 3 + 1 / 2) / 3
     f1s = [2 * p * r / (p + r) for p, r in ((1 / 2, 1), (1, 2 / 3), (1 / 2, 1 / 2))]
     probs = [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.2, 0.7], [0.1, 0.3, 0.6], [0.2, 0.7, 0.1], [0.5, 0.2, 0.3]]
-    scores = classification_scorer(["accuracy", "f1", "precision", "recall", "roc_auc"], num_labels=3)(MC_PRED, MC_REF, probs)
+    scores = classification_scorer(["accuracy", "f1", "precision", "recall", "roc_auc"], num_labels=3, average="auto")(MC_PRED, MC_REF, probs)
     assert scores["accuracy"] == pytest.approx(4 / 6)
     assert scores["precision"] == pytest.approx(precision) and scores["recall"] == pytest.approx(recall)
     assert scores["f1"] == pytest.approx(sum(f1s) / 3)
@@ -57,6 +60,12 @@ def test_micro_and_weighted_averages() -> None:
 def test_binary_average_needs_two_classes() -> None:
     with pytest.raises(ConfigError, match=r"trainer.average: binary needs two classes"):
         classification_scorer(["f1"], num_labels=3, average="binary")
+
+
+def test_unknown_average_is_rejected_by_the_config_check() -> None:
+    """Checked once, on the driver; the scorer trusts the name it is given."""
+    with pytest.raises(ConfigError, match=r"trainer.average.*harmonic.*auto, binary, macro, micro, weighted"):
+        check(resolve(compose_config("demo", ["trainer.average=harmonic"])))
 
 
 def test_regression_metrics_match_hand_computation() -> None:

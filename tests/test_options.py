@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from hpo.options import PRECISIONS, TASK_METRICS
-from hpo.trainers.engine.loop import AUTOCAST_DTYPES
+from hpo.trainers.engine.engine import AUTOCAST_DTYPES
 from hpo.trainers.evaluation.metrics import METRIC_MODULES
 from hpo.trainers.tasks.registry import TASKS
 
@@ -34,6 +34,18 @@ def test_the_driver_modules_import_no_training_library() -> None:
         "import json, sys\n"
         "import hpo.search.cli, hpo.search.run.sweep, hpo.search.results.export, hpo.search.config.schema, hpo.search.run.callbacks, hpo.search.algorithms.searchers\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_config_check_imports_no_data_library() -> None:
+    """The features' own checks (augmentation, domain adaptation) live in modules free of torch and
+    datasets, so the driver imports them at the top and runs them for every sweep."""
+    code = (
+        "import json, sys\n"
+        "import hpo.search.config.checks, hpo.search.config.compose\n"
+        f"print(json.dumps([m for m in {(*HEAVY, 'datasets')!r} if m in sys.modules]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -8,8 +8,8 @@ from transformers import set_seed
 
 from hpo.errors import ConfigError
 from hpo.trainers.data.loading import load_splits
-from hpo.trainers.engine.loop import fine_tune
 from hpo.trainers.models.modeling import build_classifier
+from hpo.trainers.runs.fine_tune import fine_tune
 from tests.test_loop import config
 
 

@@ -1,7 +1,9 @@
 """Hydra composition: sweep files in sweeps/ on top of the config groups in hydra_conf/.
 
 The compose API (rather than ``@hydra.main``) keeps the working directory and logging untouched
-and lets the CLI turn Hydra's errors into one-paragraph messages.
+and lets the CLI turn Hydra's errors into one-paragraph messages. The schema
+(``hpo.search.config.schema.SweepConfig``) is registered in Hydra's ConfigStore as ``hpo_schema``
+and composed first, so it gives every key its default and its type.
 """
 
 from __future__ import annotations
@@ -11,17 +13,23 @@ from datetime import datetime
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import OmegaConfBaseException, ValidationError
 
 from hpo.errors import ConfigError
 from hpo.paths import PROJECT_ROOT, SWEEPS_DIR, minilm_path
+from hpo.search.config.schema import SweepConfig, type_error
 
 DEFAULT_SWEEP = "demo"
+# The name hydra_conf/sweep.yaml gives the schema in its defaults list.
+SCHEMA_NAME = "hpo_schema"
+# Config groups (folders of hydra_conf/), nested ones by path: data/clean is chosen with data/clean=off.
 GROUPS = (
     "model",
     "data",
+    "data/clean",
     "trainer",
     "search_space",
     "searcher",
@@ -42,6 +50,11 @@ def register_resolvers() -> None:
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=True)
+
+
+def register_schema() -> None:
+    """Put the schema in Hydra's ConfigStore, where ``hydra_conf/sweep.yaml`` composes it first."""
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=SweepConfig)
 
 
 def hydra_conf_dir() -> Path:
@@ -90,15 +103,19 @@ def compose_config(config_name: str = DEFAULT_SWEEP, overrides: list[str] | None
 
     Raises:
         ConfigError: unknown group option, unknown key or malformed override, with Hydra's list
-            of the valid options.
+            of the valid options; a value of the wrong type, with the type the schema expects.
     """
     register_resolvers()
+    register_schema()
     config_dir, name = locate_config(config_name)
     search_path = f"hydra.searchpath=[file://{hydra_conf_dir()}]"
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base=None):
             return compose(name, overrides=[search_path, *(overrides or [])])
     except (HydraException, OmegaConfBaseException) as exc:
+        typed = exc.__cause__ if isinstance(exc.__cause__, ValidationError) else exc
+        if isinstance(typed, ValidationError) and getattr(typed, "full_key", None):
+            raise type_error(str(typed.full_key), getattr(typed, "value", None)) from None
         message = str(exc).split("\nConfig search path:")[0].strip()
         raise ConfigError(_override_key(message, overrides or []), _one_paragraph(message)) from None
 

@@ -21,7 +21,7 @@ def wandb_destination(logger: dict[str, Any]) -> dict[str, Any]:
     sweep-summary run can never land in different projects or groups."""
     return {
         "project": os.environ.get("WANDB_PROJECT") or logger["project"],
-        "entity": os.environ.get("WANDB_ENTITY") or logger.get("entity"),
+        "entity": os.environ.get("WANDB_ENTITY") or logger["entity"],
         "group": logger["group"],
         "mode": wandb_mode(logger["mode"]),
     }

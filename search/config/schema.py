@@ -1,80 +1,83 @@
-"""The typed shape of a sweep config and the checks made on the driver before Ray starts.
+"""The typed shape of a sweep config, and the one place where its defaults live.
 
-Types are checked by OmegaConf against the dataclasses below (its structured-config merge names
-the key and the expected type); value ranges and names are checked by hand, each with a
-``ConfigError`` that names the key, the bad value and the valid choices.
+Defaults: every key has its default here, in the dataclass of its group, and nowhere else.
+
+* Hydra composes :class:`SweepConfig` first (``hpo_schema`` in Hydra's ConfigStore, registered by
+  ``hpo.search.config.compose``, first in ``hydra_conf/sweep.yaml``'s defaults list), so every key
+  below is in the composed config, typed, and can be overridden on the command line.
+* A YAML option in ``hydra_conf/`` sets only what that option stands for: its name, its files and
+  their format and columns, and the values it chooses on purpose (a tiny model's sizes, a task's
+  metrics). It never restates a default it does not care about. The ``data/clean`` group holds
+  the cleaning presets that every data option composes. (A ``???`` in an option cannot mark a
+  value as required, since a merge keeps the schema's default under it: what a choice needs, such
+  as ``data.train_path`` for a file format, is checked in ``hpo.search.config.checks``.)
+* :func:`resolve` merges each group into its dataclass, so a trial's config has every field: the
+  trial code reads ``cfg["trainer"]["augment"]["ratio"]`` directly, with no ``.get(key, default)``
+  and no default of its own. Tests that call trial code build their blocks from these dataclasses.
+
+Checks: types and unknown keys are checked against these dataclasses, by OmegaConf while Hydra
+composes and again by :func:`resolve` (a config read back from a trial's ``config.yaml`` has no
+schema in its defaults list); each error names the key and the expected type or the valid keys.
+Names and ranges are checked once, before Ray starts, by ``hpo.search.config.checks``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import Field, dataclass, field, fields, is_dataclass
+from functools import cache
+from typing import Any, get_type_hints
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from hpo.errors import ConfigError
-from hpo.options import (
-    AVERAGES,
-    BUILTIN_METRICS,
-    CLASS_WEIGHTS,
-    DEDUP,
-    FAULTS,
-    FORMATS,
-    FREEZE_CHOICES,
-    INITS,
-    PRECISIONS,
-    RESAMPLING,
-    TASK_METRICS,
-)
-from hpo.search.algorithms.schedulers import SCHEDULERS
-from hpo.search.algorithms.searchers import OPTUNA_SAMPLERS, SEARCHERS
-from hpo.search.algorithms.space import Param, parse_space
-
-LOGGERS = ("wandb", "none")
-LOGGER_MODES = ("auto", "online", "offline")
-MODES = ("max", "min")
+from hpo.params import get_by_path
 
 
 @dataclass
 class ModelSchema:
     name: str = "custom"
-    pretrained: str | None = "???"
-    architecture: str | None = None
-    tokenizer: str | None = None
-    init: str = "pretrained"
-    config_overrides: dict[str, Any] = field(default_factory=dict)
+    pretrained: str | None = MISSING  # a Hub name or a save_pretrained folder; null: build `architecture`
+    architecture: str | None = None  # AutoConfig.for_model's name, when there is no pretrained source
+    tokenizer: str | None = None  # null: the tokenizer of `pretrained`
+    init: str = "pretrained"  # pretrained | random (random keeps the architecture, re-initialises weights)
+    config_overrides: dict[str, Any] = field(default_factory=dict)  # set on the model's config before building it
 
 
 @dataclass
 class CleaningSchema:
-    normalize: bool = True
+    """Text normalisation, filters and deduplication of the training rows, and the leakage count.
+
+    The ``data/clean`` config group names presets of these (``default``: as here; ``off``).
+    """
+
+    normalize: bool = True  # NFKC unicode, collapsed whitespace, stripped ends
     lowercase: bool = False
     strip_urls: bool = False
     strip_html: bool = False
     remove_stopwords: bool = False
     min_words: int | None = None
     max_words: int | None = None
-    dedup: str = "none"
-    drop_leaked: bool = False
+    dedup: str = "none"  # none | exact | near (same words ignoring case and punctuation)
+    drop_leaked: bool = False  # drop evaluation rows that also appear in the training rows
 
 
 @dataclass
 class DataSchema:
     name: str = "custom"
-    format: str = "tsv"
+    format: str = "tsv"  # demo | tsv | csv | jsonl | parquet | text (plain text, for trainer=causal_lm) | hub
     train_path: str | None = None
-    eval_path: str | None = None
-    hub_name: str | None = None
+    eval_path: str | None = None  # null: hold out validation_fraction of the training rows (stratified by label)
+    hub_name: str | None = None  # format hub: the dataset's name on the Hugging Face Hub
     hub_config: str | None = None
-    train_split: str = "train"
+    train_split: str = "train"  # format hub: the split names
     eval_split: str = "validation"
     text_column: str = "text"
-    text_pair_column: str | None = None
+    text_pair_column: str | None = None  # the second sentence of sentence-pair tasks
     label_column: str | None = "label"
-    num_train: int | None = None
+    num_train: int | None = None  # format demo: rows generated
     num_eval: int | None = None
-    max_train_samples: int | None = None
+    max_train_samples: int | None = None  # a seeded random subset (null: every row)
     max_eval_samples: int | None = None
     validation_fraction: float = 0.1
     clean: CleaningSchema = field(default_factory=CleaningSchema)
@@ -82,71 +85,81 @@ class DataSchema:
 
 @dataclass
 class AugmentSchema:
-    ratio: float = 0.0
+    """Label-preserving augmentation of the training rows only (EDA: swap, delete, insert, synonym)."""
+
+    ratio: float = 0.0  # augmented copies added per training row (0.5: half the rows get one); 0 = off
     ops: list[str] = field(default_factory=lambda: ["swap", "delete", "insert", "synonym"])
-    word_fraction: float = 0.1
-    synonyms_path: str | None = None
+    word_fraction: float = 0.1  # share of a sentence's words each op changes (at least one)
+    synonyms_path: str | None = None  # null: the bundled table; else a TSV of word<TAB>syn1,syn2,...
 
 
 @dataclass
 class DomainAdaptationSchema:
+    """Continued masked-LM training of the encoder on unlabelled in-domain text, then fine-tuning the
+    adapted encoder, as one two-stage trial."""
+
     enabled: bool = False
-    text_path: str | None = None
-    text_column: str = "text"
-    max_texts: int | None = None
+    text_path: str | None = None  # null: the task's training texts, labels ignored; else .txt (a text a line), .tsv/.csv/.jsonl/.parquet
+    text_column: str = "text"  # the column of a .tsv/.csv/.jsonl/.parquet text_path
+    max_texts: int | None = None  # the first N texts; null: all
     epochs: int = 1
     learning_rate: float = 5e-5
     batch_size: int = 16
     mlm_probability: float = 0.15
     max_seq_length: int = 128
-    eval_fraction: float = 0.05
+    eval_fraction: float = 0.05  # texts held out to measure masked-LM perplexity before and after (adapt/perplexity_*)
 
 
 @dataclass
 class TrainerSchema:
-    task: str = "classification"
+    """Every key can be searched: name it in the search space as ``trainer.<key>``."""
+
+    task: str = "classification"  # classification | regression | causal_lm
     epochs: int = 3
     learning_rate: float = 5e-5
     batch_size: int = 16
     eval_batch_size: int = 64
     weight_decay: float = 0.0
     warmup_ratio: float = 0.0
-    lr_scheduler: str = "linear"
-    dropout: float | None = 0.1
-    max_seq_length: int = 128
-    eval_every_steps: int | None = None
+    lr_scheduler: str = "linear"  # any transformers.get_scheduler name: linear, cosine, constant, ...
+    dropout: float | None = 0.1  # hidden and attention dropout of the encoder
+    max_seq_length: int = 128  # causal_lm: the block size
+    eval_every_steps: int | None = None  # null: evaluate once per epoch
     seed: int = 42
-    metrics: list[str] = field(default_factory=lambda: ["accuracy"])
-    average: str = "auto"
-    max_grad_norm: float | None = 1.0
-    gradient_accumulation_steps: int = 1
-    layer_lr_decay: float = 1.0
-    precision: str = "fp32"
-    compile: bool = False
-    cv_folds: int | None = None
+    # also: matthews_correlation, roc_auc; the other tasks' options set their own metrics
+    metrics: list[str] = field(default_factory=lambda: ["accuracy", "f1", "precision", "recall"])
+    average: str = "auto"  # f1/precision/recall: auto (binary for 2 classes, else macro) | binary | macro | micro | weighted
+    max_grad_norm: float | None = 1.0  # gradient clipping (null: none)
+    gradient_accumulation_steps: int = 1  # micro-batches per optimizer step (effective batch = batch_size x this)
+    layer_lr_decay: float = 1.0  # layer i of L trains at learning_rate x decay^(L+1-i); 1 = off
+    precision: str = "fp32"  # fp32 | bf16 (CPU or GPU autocast) | fp16 (GPU, with loss scaling)
+    compile: bool = False  # torch.compile the model (pays a compile once; shapes vary, so dynamic=True)
+    cv_folds: int | None = None  # k >= 2: k-fold cross-validation on the training rows, mean and std reported
     augment: AugmentSchema = field(default_factory=AugmentSchema)
     domain_adaptation: DomainAdaptationSchema = field(default_factory=DomainAdaptationSchema)
     label_smoothing: float = 0.0
-    freeze: str = "none"
-    resample: str = "none"
-    class_weights: str = "none"
-    freeze_layers: int = 0
-    early_stopping_patience: int | None = None
+    freeze: str = "none"  # transfer learning: none | embeddings | all_but_head
+    resample: str = "none"  # class imbalance (training rows only): none | oversample | undersample
+    class_weights: str = "none"  # none | balanced
+    freeze_layers: int = 0  # and/or the first N encoder layers
+    early_stopping_patience: int | None = None  # on the sweep's metric; restores the best evaluation's weights
     early_stopping_min_delta: float = 0.0
-    inject_fault: str | None = None
+    inject_fault: str | None = None  # rehearse failure handling: exception | nan | oom at this optimizer step (not after a resume)
     inject_fault_at_step: int = 1
 
 
 @dataclass
 class SearcherSchema:
     name: str = "optuna"
-    sampler: str = "tpe"
-    n_startup_trials: int = 10
-    max_concurrent: int | None = None
+    sampler: str = "tpe"  # optuna: tpe | gp | cmaes | qmc | random
+    n_startup_trials: int = 10  # random trials before the model-based sampler takes over (tpe, gp)
+    max_concurrent: int | None = None  # trials running at once (null: as many as the resources allow)
 
 
 @dataclass
 class SchedulerSchema:
+    """The counts are in evaluations (training_iteration): one report per evaluation."""
+
     name: str = "fifo"
     max_t: int | None = None  # null: counted from the longest trial of the space (hpo.search.run.longest_trial)
     grace_period: int = 1
@@ -158,49 +171,66 @@ class LoggerSchema:
     name: str = "none"
     project: str = "hpo"
     entity: str | None = None
-    group: str | None = None
-    mode: str = "auto"
+    group: str | None = None  # null: the sweep's name and start time
+    mode: str = "auto"  # auto (online when WANDB_API_KEY is set, else offline) | online | offline
 
 
 @dataclass
 class ResourcesSchema:
+    """Per-trial resources."""
+
     name: str = "cpu"
     cpus_per_trial: float = 1
     gpus_per_trial: float = 0
-    num_cpus: int | None = None
+    num_cpus: int | None = None  # CPUs Ray may use on a local machine (null: all)
+    # true: trials share worker processes (saves ~5 s of imports per trial);
+    # false: each trial gets a fresh process that returns all its memory when it ends.
     reuse_workers: bool = False
+    # >1: each trial is a Ray Train TorchTrainer with this many DDP workers, each with the CPUs/GPUs above
     workers_per_trial: int = 1
 
 
 @dataclass
 class ClusterSchema:
     name: str = "local"
-    address: str | None = None
+    address: str | None = None  # null: start Ray here; auto, host:port or ray://host:10001: an existing cluster
 
 
 @dataclass
 class SweepSchema:
     name: str = "sweep"
+    # The metric and its mode are set here and nowhere else: the searcher, the scheduler,
+    # checkpoint ranking, the leaderboard and the export all read them from this place.
     metric: str = "eval/accuracy"
     mode: str = "max"
-    num_trials: int = 8
+    num_trials: int = 8  # trials to sample (random and optuna); the grid searcher runs its grid exactly once
     seed: int = 0
-    max_failures: int = 0
-    output_dir: str = "outputs"
+    max_failures: int = 0  # times Ray restarts a failed trial (from its latest checkpoint) before recording it as failed
+    output_dir: str = "outputs/${sweep.name}/${now:%Y-%m-%d_%H-%M-%S}"
+    # Where Ray Tune writes trial results and checkpoints (null: output_dir). A URI pyarrow opens
+    # (s3://bucket/prefix, gs://..., file:///shared/...) or an absolute folder every node can reach;
+    # after each run the results are copied back into output_dir for the leaderboard and export.
     storage_path: str | None = None
 
 
-GROUP_SCHEMAS: dict[str, type] = {
-    "model": ModelSchema,
-    "data": DataSchema,
-    "trainer": TrainerSchema,
-    "searcher": SearcherSchema,
-    "scheduler": SchedulerSchema,
-    "logger": LoggerSchema,
-    "resources": ResourcesSchema,
-    "cluster": ClusterSchema,
-    "sweep": SweepSchema,
-}
+@dataclass
+class SweepConfig:
+    """A whole sweep config: one field per config group. Hydra composes it before the groups'
+    options (``hydra_conf/sweep.yaml``), so they and the command line only change its values."""
+
+    model: ModelSchema = field(default_factory=ModelSchema)
+    data: DataSchema = field(default_factory=DataSchema)
+    trainer: TrainerSchema = field(default_factory=TrainerSchema)
+    searcher: SearcherSchema = field(default_factory=SearcherSchema)
+    scheduler: SchedulerSchema = field(default_factory=SchedulerSchema)
+    logger: LoggerSchema = field(default_factory=LoggerSchema)
+    resources: ResourcesSchema = field(default_factory=ResourcesSchema)
+    cluster: ClusterSchema = field(default_factory=ClusterSchema)
+    sweep: SweepSchema = field(default_factory=SweepSchema)
+    search_space: Any = MISSING  # free-form: parsed by hpo.search.algorithms.space
+
+
+GROUP_SCHEMAS: dict[str, type] = {f.name: get_type_hints(SweepConfig)[f.name] for f in fields(SweepConfig) if f.name != "search_space"}
 
 
 def resolve(cfg: DictConfig) -> dict[str, Any]:
@@ -224,186 +254,54 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
     return plain
 
 
+def schema_field(key: str) -> Field | None:
+    """The dataclass field of a dotted key (``trainer.augment.ratio``); None for a key the schema
+    does not type (``search_space.*``, inside ``model.config_overrides``, or no such key)."""
+    node: Any = SweepConfig
+    found = None
+    for part in key.split("."):
+        if not is_dataclass(node) or part not in node.__dataclass_fields__:
+            return None
+        found = node.__dataclass_fields__[part]
+        node = _hints(node)[part]
+    return found
+
+
+def type_error(key: str, value: Any) -> ConfigError:
+    """The error for a value of the wrong type at a dotted key, naming the type the schema expects."""
+    found = schema_field(key)
+    return ConfigError(key, f"expected {found.type}" if found is not None else "wrong type", value=value)
+
+
 def _typed(group: str, schema: type, values: Any) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ConfigError(group, "expected a mapping of keys to values", value=values)
-    unknown = sorted(set(values) - set(schema.__dataclass_fields__))
-    if unknown:
-        raise ConfigError(f"{group}.{unknown[0]}", "unknown key", choices=list(schema.__dataclass_fields__))
+    _reject_unknown_keys(group, schema, values)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), values)
+        return OmegaConf.to_container(merged, resolve=True)  # type: ignore[return-value]
     except OmegaConfBaseException as exc:
-        key = f"{group}.{exc.full_key}" if getattr(exc, "full_key", None) else group
-        bad = values.get(str(getattr(exc, "full_key", "")).split(".")[0])
-        expected = schema.__dataclass_fields__.get(str(getattr(exc, "full_key", "")).split(".")[0])
-        kind = f"expected {expected.type}" if expected else "wrong type"
-        raise ConfigError(key, kind, value=bad) from None
-    return OmegaConf.to_container(merged, resolve=True)  # type: ignore[return-value]
+        where = str(getattr(exc, "full_key", "") or "")
+        try:
+            bad = get_by_path(values, where) if where else values
+        except KeyError:
+            bad = None
+        raise type_error(f"{group}.{where}" if where else group, bad) from None
 
 
-def check(cfg: dict[str, Any]) -> list[Param]:
-    """Check names, ranges and the search space of a resolved config; returns the parsed space.
-
-    Raises:
-        ConfigError: the first problem found.
-    """
-    _choice(cfg, "trainer.task", list(TASK_METRICS))
-    _choice(cfg, "model.init", INITS)
-    _choice(cfg, "data.format", FORMATS)
-    _choice(cfg, "searcher.name", SEARCHERS)
-    _choice(cfg, "scheduler.name", SCHEDULERS)
-    _choice(cfg, "logger.name", LOGGERS)
-    _choice(cfg, "logger.mode", LOGGER_MODES)
-    _choice(cfg, "sweep.mode", MODES)
-    if cfg["trainer"].get("inject_fault") is not None:
-        _choice(cfg, "trainer.inject_fault", FAULTS)
-        _at_least(cfg, "trainer.inject_fault_at_step", 1)
-    _at_least(cfg, "sweep.max_failures", 0)
-    if cfg["searcher"]["name"] == "optuna":
-        _choice(cfg, "searcher.sampler", OPTUNA_SAMPLERS)
-    task, task_metrics = cfg["trainer"]["task"], TASK_METRICS[cfg["trainer"]["task"]]
-    for name in cfg["trainer"]["metrics"]:
-        if name not in task_metrics:
-            raise ConfigError("trainer.metrics", f"not a metric of task {task}", value=name, choices=task_metrics)
-    reported = [f"eval/{m}" for m in (*cfg["trainer"]["metrics"], *BUILTIN_METRICS)]
-    if cfg["sweep"]["metric"] not in reported:
-        raise ConfigError("sweep.metric", "not a metric the trials report (add it to trainer.metrics)",
-                          value=cfg["sweep"]["metric"], choices=reported)
-    trainer = cfg["trainer"]
-    _at_least(cfg, "trainer.epochs", 1)
-    _at_least(cfg, "trainer.batch_size", 1)
-    _at_least(cfg, "trainer.eval_batch_size", 1)
-    _at_least(cfg, "trainer.max_seq_length", 2)
-    _at_least(cfg, "sweep.num_trials", 1)
-    _at_least(cfg, "resources.cpus_per_trial", 0)
-    _at_least(cfg, "resources.gpus_per_trial", 0)
-    _at_least(cfg, "resources.workers_per_trial", 1)
-    if cfg["resources"]["workers_per_trial"] > 1 and trainer.get("cv_folds"):
-        raise ConfigError("resources.workers_per_trial", "data-parallel trials do not run k-fold CV (trainer.cv_folds); use 1",
-                          value=cfg["resources"]["workers_per_trial"], choices=[1])
-    if trainer["learning_rate"] <= 0:
-        raise ConfigError("trainer.learning_rate", "must be > 0", value=trainer["learning_rate"])
-    if not 0 <= trainer["warmup_ratio"] <= 1:
-        raise ConfigError("trainer.warmup_ratio", "must be in [0, 1]", value=trainer["warmup_ratio"])
-    if trainer["dropout"] is not None and not 0 <= trainer["dropout"] < 1:
-        raise ConfigError("trainer.dropout", "must be in [0, 1)", value=trainer["dropout"])
-    if cfg["data"]["clean"]["dedup"] not in DEDUP:
-        raise ConfigError("data.clean.dedup", "unknown option", value=cfg["data"]["clean"]["dedup"], choices=DEDUP)
-    _choice(cfg, "trainer.average", AVERAGES)
-    _choice(cfg, "trainer.freeze", FREEZE_CHOICES)
-    _choice(cfg, "trainer.resample", RESAMPLING)
-    _choice(cfg, "trainer.class_weights", CLASS_WEIGHTS)
-    _at_least(cfg, "trainer.freeze_layers", 0)
-    if not 0 <= trainer["label_smoothing"] < 1:
-        raise ConfigError("trainer.label_smoothing", "must be in [0, 1)", value=trainer["label_smoothing"])
-    if trainer["max_grad_norm"] is not None and trainer["max_grad_norm"] <= 0:
-        raise ConfigError("trainer.max_grad_norm", "must be > 0 (or null for no clipping)", value=trainer["max_grad_norm"])
-    if trainer["early_stopping_patience"] is not None:
-        _at_least(cfg, "trainer.early_stopping_patience", 1)
-    if trainer["eval_every_steps"] is not None:
-        _at_least(cfg, "trainer.eval_every_steps", 1)
-    _check_task_options(cfg)
-    if cfg["data"]["format"] == "demo":
-        _at_least(cfg, "data.num_train", 2)
-        _at_least(cfg, "data.num_eval", 1)
-    params = parse_space(cfg["search_space"])
-    _check_space_keys(cfg, params)
-    return params
+def _reject_unknown_keys(prefix: str, schema: type, values: dict[str, Any]) -> None:
+    """An unknown key, also inside a nested block (``trainer.augment.rate``), with the valid keys."""
+    known = schema.__dataclass_fields__
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{prefix}.{unknown[0]}", "unknown key", choices=list(known))
+    hints = _hints(schema)
+    for name, value in values.items():
+        if is_dataclass(hints[name]) and isinstance(value, dict):
+            _reject_unknown_keys(f"{prefix}.{name}", hints[name], value)
 
 
-# Options that only make sense for classification, with their "off" value.
-CLASSIFICATION_ONLY = {"resample": "none", "class_weights": "none", "label_smoothing": 0.0}
-
-
-def _check_task_options(cfg: dict[str, Any]) -> None:
-    """Options of the newer training features, and options that the chosen task cannot use."""
-    from hpo.trainers.data.augmentation import check_augment
-
-    trainer = cfg["trainer"]
-    _at_least(cfg, "trainer.gradient_accumulation_steps", 1)
-    if not 0 < trainer["layer_lr_decay"] <= 1:
-        raise ConfigError("trainer.layer_lr_decay", "must be in (0, 1] (1 = the same rate for every layer)", value=trainer["layer_lr_decay"])
-    _choice(cfg, "trainer.precision", PRECISIONS)
-    if trainer["precision"] == "fp16" and not cfg["resources"]["gpus_per_trial"]:
-        raise ConfigError("trainer.precision", "fp16 needs a GPU (resources=gpu); on CPUs use bf16", value="fp16", choices=["fp32", "bf16"])
-    if trainer["cv_folds"] is not None:
-        _at_least(cfg, "trainer.cv_folds", 2)
-    check_augment(trainer["augment"])
-    if trainer["domain_adaptation"]["enabled"]:
-        from hpo.trainers.models.domain_adaptation import check_domain_adaptation
-
-        check_domain_adaptation(trainer["domain_adaptation"])
-    task = trainer["task"]
-    if task != "classification":
-        for key, off in CLASSIFICATION_ONLY.items():
-            if trainer[key] != off:
-                raise ConfigError(f"trainer.{key}", f"only for classification, not task {task}", value=trainer[key], choices=[off])
-    if task == "causal_lm":
-        if trainer["augment"]["ratio"]:
-            raise ConfigError("trainer.augment.ratio", "augmentation is for labelled tasks, not causal_lm", value=trainer["augment"]["ratio"], choices=[0])
-        if trainer["domain_adaptation"]["enabled"]:
-            raise ConfigError("trainer.domain_adaptation.enabled", "domain adaptation fine-tunes an encoder for a labelled task, not causal_lm", value=True)
-    elif cfg["data"]["format"] == "text":
-        raise ConfigError("data.format", f"plain text has no labels: use it with trainer=causal_lm, not task {task}", value="text")
-
-
-def check_lr_scheduler(cfg: dict[str, Any]) -> None:
-    """``trainer.lr_scheduler`` against transformers' schedule names.
-
-    Kept out of :func:`check`, which imports no transformers; ``check_inputs`` calls it beside the
-    model check that loads transformers anyway.
-    """
-    from transformers import SchedulerType
-
-    _choice(cfg, "trainer.lr_scheduler", [s.value for s in SchedulerType])
-
-
-def _get(cfg: dict[str, Any], key: str) -> Any:
-    group, name = key.split(".", 1)
-    return cfg[group].get(name)
-
-
-def _choice(cfg: dict[str, Any], key: str, choices: Any) -> None:
-    value = _get(cfg, key)
-    if value not in choices:
-        raise ConfigError(key, "unknown option", value=value, choices=list(choices))
-
-
-def _at_least(cfg: dict[str, Any], key: str, low: float) -> None:
-    value = _get(cfg, key)
-    if value is None or value < low:
-        raise ConfigError(key, f"must be >= {low}", value=value)
-
-
-def _check_space_keys(cfg: dict[str, Any], params: list[Param]) -> None:
-    """Each searched key must exist in the config, or the trial would silently ignore it."""
-    for p in params:
-        group, _, name = p.key.partition(".")
-        if group not in GROUP_SCHEMAS or not name:
-            raise ConfigError(f"search_space.{p.key}", "not a config key", choices=[f"{g}.<key>" for g in GROUP_SCHEMAS])
-        node: Any = cfg[group]
-        for part in name.split("."):
-            if not isinstance(node, dict) or part not in node:
-                choices = sorted(node) if isinstance(node, dict) else None
-                raise ConfigError(f"search_space.{p.key}", "no such config key", choices=choices)
-            node = node[part]
-        _check_space_type(p, GROUP_SCHEMAS[group].__dataclass_fields__.get(name))
-
-
-def _check_space_type(p: Param, schema_field: Any) -> None:
-    """A searched value must have the key's type: a float sampled into ``epochs`` would crash every trial."""
-    if schema_field is None:
-        return
-    wanted = str(schema_field.type)
-    values = p.values if p.is_discrete else ()
-    if wanted.startswith("int"):
-        ok = p.type == "int" or (p.is_discrete and all(isinstance(v, int) and not isinstance(v, bool) for v in values))
-        if not ok:
-            raise ConfigError(f"search_space.{p.key}", f"{p.key} is an integer; use type int, or choice/grid of integers",
-                              value=p.type, choices=["int", "choice", "grid"])
-    elif wanted.startswith("float"):
-        ok = not p.is_discrete or all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        if not ok:
-            raise ConfigError(f"search_space.{p.key}", f"{p.key} is a number; the values must be numbers", value=list(values))
-    elif wanted.startswith("str") and not (p.is_discrete and all(isinstance(v, str) for v in values)):
-        raise ConfigError(f"search_space.{p.key}", f"{p.key} is a name; use choice or grid of names", value=p.type)
+@cache
+def _hints(schema: type) -> dict[str, Any]:
+    """The fields' types as classes (``from __future__ import annotations`` leaves them as text)."""
+    return get_type_hints(schema)

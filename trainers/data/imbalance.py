@@ -1,6 +1,7 @@
 """Class imbalance: class-weighted loss, and random over- or undersampling of the training rows.
 
-Only the training rows are touched; evaluation data keeps its real class balance.
+Only the training rows are touched; evaluation data keeps its real class balance. The choices
+(``hpo.options.RESAMPLING``, ``CLASS_WEIGHTS``) were checked by the schema on the driver.
 """
 
 from __future__ import annotations
@@ -11,21 +12,19 @@ from typing import Any
 
 import torch
 
-from hpo.errors import ConfigError
-from hpo.options import CLASS_WEIGHTS, RESAMPLING
+# the size every class is brought to, from the class counts
+TARGET_SIZE = {"oversample": max, "undersample": min}
 
 
 def resample(rows: list[dict[str, Any]], how: str, seed: int) -> list[dict[str, Any]]:
     """Equal class counts by repeating minority rows (oversample) or dropping majority rows (undersample)."""
-    if how not in RESAMPLING:
-        raise ConfigError("trainer.resample", "unknown option", value=how, choices=RESAMPLING)
     if how == "none":
         return rows
     by_label: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         by_label.setdefault(row["labels"], []).append(row)
     rng = random.Random(seed)
-    target = max(map(len, by_label.values())) if how == "oversample" else min(map(len, by_label.values()))
+    target = TARGET_SIZE[how](map(len, by_label.values()))
     out: list[dict[str, Any]] = []
     for label in sorted(by_label):
         group = by_label[label]
@@ -39,8 +38,6 @@ def resample(rows: list[dict[str, Any]], how: str, seed: int) -> list[dict[str, 
 
 def class_weights(rows: list[dict[str, Any]], how: str, num_labels: int) -> torch.Tensor | None:
     """``balanced``: n / (k * count(c)), as scikit-learn defines it; None for ``none``."""
-    if how not in CLASS_WEIGHTS:
-        raise ConfigError("trainer.class_weights", "unknown option", value=how, choices=CLASS_WEIGHTS)
     if how == "none":
         return None
     counts = Counter(row["labels"] for row in rows)

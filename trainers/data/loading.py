@@ -4,6 +4,9 @@ Local TSV, CSV and JSONL files load through ``datasets``' own csv and json build
 datasets by name, and the demo data from its generator. Every problem with the data (a missing
 file or column, an empty file, labels that are not one type) raises ``ConfigError`` naming the
 file and the column, so the driver can check the data before any trial starts.
+
+The ``data`` block comes complete from the schema (``DataSchema``: every key present, the format
+one this loader reads, ``validation_fraction`` in range); what is checked here needs the files.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 import datasets
 
 from hpo.errors import ConfigError
-from hpo.options import FILE_FORMATS, FORMATS, TEXT_FORMAT
+from hpo.options import FILE_FORMATS, TEXT_FORMAT
 from hpo.trainers.data.cleaning import clean_splits
 from hpo.trainers.data.columns import column_values
 from hpo.trainers.data.demo import DEMO_LABEL_NAMES, make_demo_split
@@ -44,14 +47,9 @@ def load_splits(data: dict[str, Any], seed: int = 0, labels: str = "classes") ->
         labels: ``classes`` maps labels to ids 0..K-1; ``numeric`` (regression) keeps them as floats.
 
     Raises:
-        ConfigError: unknown format, missing or malformed file, missing column, bad labels.
+        ConfigError: missing or malformed file, missing column, bad labels.
     """
-    fmt = data.get("format")
-    if fmt not in FORMATS:
-        raise ConfigError("data.format", "unknown format", value=fmt, choices=FORMATS)
-    if fmt in TEXT_FORMAT:
-        raise ConfigError("data.format", "plain text has no labels: use it with trainer=causal_lm, or as "
-                          "trainer.domain_adaptation.text_path", value=fmt)
+    fmt = data["format"]
     datasets.disable_progress_bars()
     encode_labels = _encode_labels if labels == "classes" else _numeric_labels
     if fmt == "demo":
@@ -62,23 +60,22 @@ def load_splits(data: dict[str, Any], seed: int = 0, labels: str = "classes") ->
     else:
         if fmt == "hub":
             train, evaluation = _load_hub(data)
-            sources = {"train": f"{data['hub_name']}:{data.get('train_split', 'train')}",
-                       "eval": f"{data['hub_name']}:{data.get('eval_split', 'validation')}"}
+            sources = {"train": f"{data['hub_name']}:{data['train_split']}", "eval": f"{data['hub_name']}:{data['eval_split']}"}
         else:
             train = load_file(fmt, data["train_path"], "data.train_path")
-            evaluation = load_file(fmt, data["eval_path"], "data.eval_path") if data.get("eval_path") else None
+            evaluation = load_file(fmt, data["eval_path"], "data.eval_path") if data["eval_path"] else None
             sources = {"train": str(Path(data["train_path"]).expanduser().resolve())}
             sources["eval"] = str(Path(data["eval_path"]).expanduser().resolve()) if evaluation is not None else sources["train"]
         train = _select_columns(train, data, sources["train"])
         if evaluation is None:  # no evaluation file: hold out a (stratified) share of the training rows
             train, _, label_names = encode_labels(train, train, sources)
-            train, evaluation = _validation_split(train, data.get("validation_fraction", 0.1), seed, stratify=labels == "classes")
+            train, evaluation = _validation_split(train, data["validation_fraction"], seed, stratify=labels == "classes")
         else:
             evaluation = _select_columns(evaluation, data, sources["eval"])
             train, evaluation, label_names = encode_labels(train, evaluation, sources)
-    train = _subsample(train, data.get("max_train_samples"), seed)
-    evaluation = _subsample(evaluation, data.get("max_eval_samples"), seed)
-    train, evaluation, report = clean_splits(train, evaluation, data.get("clean"))
+    train = _subsample(train, data["max_train_samples"], seed)
+    evaluation = _subsample(evaluation, data["max_eval_samples"], seed)
+    train, evaluation, report = clean_splits(train, evaluation, data["clean"])
     if len(train) == 0:
         raise ConfigError("data.clean", "no training rows left after cleaning", value=report)
     return LabelledSplits(train, evaluation, label_names, report)
@@ -86,8 +83,6 @@ def load_splits(data: dict[str, Any], seed: int = 0, labels: str = "classes") ->
 
 def _validation_split(train: datasets.Dataset, fraction: float, seed: int, stratify: bool = True) -> tuple[datasets.Dataset, datasets.Dataset]:
     """Train and validation rows, with the same class proportions when ``stratify`` (``datasets``' stratified split)."""
-    if not 0 < fraction < 1:
-        raise ConfigError("data.validation_fraction", "must be in (0, 1)", value=fraction)
     try:
         parts = train.train_test_split(test_size=fraction, stratify_by_column="label" if stratify else None, seed=seed)
     except ValueError as exc:
@@ -95,10 +90,9 @@ def _validation_split(train: datasets.Dataset, fraction: float, seed: int, strat
     return parts["train"], parts["test"]
 
 
-def load_file(fmt: str, path: str | None, key: str) -> datasets.Dataset:
-    """One local data file as a ``Dataset``, every problem named with ``key`` and the file."""
-    if not path:
-        raise ConfigError(key, f"a path is required for format {fmt}")
+def load_file(fmt: str, path: str, key: str) -> datasets.Dataset:
+    """One local data file as a ``Dataset``, every problem named with ``key`` and the file (the
+    config check made sure a path is given)."""
     file = Path(path).expanduser().resolve()
     if not file.is_file():
         raise ConfigError(key, "file not found", value=str(file))
@@ -132,16 +126,14 @@ def _check_utf8(file: Path, key: str) -> None:
 
 
 def _load_hub(data: dict[str, Any]) -> tuple[datasets.Dataset, datasets.Dataset]:
-    name, config = data.get("hub_name"), data.get("hub_config")
-    if not name:
-        raise ConfigError("data.hub_name", "required for format hub")
+    name, config = data["hub_name"], data["hub_config"]
     try:
         loaded = datasets.load_dataset(name, config)
     except Exception as exc:
         raise ConfigError("data.hub_name", f"cannot load {name!r} from the Hub: {exc}") from None
     splits = {}
-    for key, default in (("train_split", "train"), ("eval_split", "validation")):
-        split = data.get(key) or default
+    for key in ("train_split", "eval_split"):
+        split = data[key]
         if split not in loaded:
             raise ConfigError(f"data.{key}", "no such split", value=split, choices=list(loaded))
         splits[key] = loaded[split]
@@ -151,10 +143,10 @@ def _load_hub(data: dict[str, Any]) -> tuple[datasets.Dataset, datasets.Dataset]
 def _select_columns(dataset: datasets.Dataset, data: dict[str, Any], source: str) -> datasets.Dataset:
     """Keep and rename the configured columns to text, text_pair and label."""
     mapping = {data["text_column"]: "text", data["label_column"]: "label"}
-    if data.get("text_pair_column"):
+    if data["text_pair_column"]:
         mapping[data["text_pair_column"]] = "text_pair"
     keys = {data["text_column"]: "data.text_column", data["label_column"]: "data.label_column",
-            data.get("text_pair_column"): "data.text_pair_column"}
+            data["text_pair_column"]: "data.text_pair_column"}
     for column in mapping:
         if column not in dataset.column_names:
             raise ConfigError(keys[column], f"column not found in {source}", value=column,

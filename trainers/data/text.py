@@ -4,6 +4,9 @@ Plain text loads through ``datasets``' own ``text`` builder, one row per paragra
 JSONL and Parquet files give their ``data.text_column``. Without an evaluation file the last
 ``data.validation_fraction`` of the rows is held out in order, not shuffled: neighbouring
 paragraphs of a book share names and phrasing, so a random split would leak.
+
+The ``data`` block comes complete from the schema (``DataSchema``), its format one of
+``hpo.options.LM_FORMATS`` for a causal-LM task and ``validation_fraction`` in range.
 """
 
 from __future__ import annotations
@@ -15,39 +18,34 @@ import datasets
 from transformers import PreTrainedTokenizerBase
 
 from hpo.errors import ConfigError
-from hpo.options import FILE_FORMATS, TEXT_FORMAT
+from hpo.options import TEXT_FORMAT
 from hpo.trainers.data.cleaning import clean_splits
+from hpo.trainers.data.demo import make_demo_split
 from hpo.trainers.data.loading import LabelledSplits, load_file
-
-LM_FORMATS = (*TEXT_FORMAT, *FILE_FORMATS, "demo")
 
 
 def load_text_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
     """Train and evaluation datasets with one column, ``text`` (no labels).
 
     Raises:
-        ConfigError: an unknown format, a missing or malformed file, a missing column, no text.
+        ConfigError: a missing or malformed file, a missing column, no text.
     """
-    fmt = data.get("format")
-    if fmt not in LM_FORMATS:
-        raise ConfigError("data.format", "not a format for language modelling", value=fmt, choices=LM_FORMATS)
+    fmt = data["format"]
     datasets.disable_progress_bars()
     if fmt == "demo":
-        from hpo.trainers.data.demo import make_demo_split
-
         train = datasets.Dataset.from_dict({"text": make_demo_split(data["num_train"], seed=seed + 1)["text"]})
         evaluation = datasets.Dataset.from_dict({"text": make_demo_split(data["num_eval"], seed=seed + 2)["text"]})
     else:
-        train = _texts(load_file(fmt, data.get("train_path"), "data.train_path"), data, fmt, data["train_path"], "data.train_path")
-        if data.get("eval_path"):
+        train = _texts(load_file(fmt, data["train_path"], "data.train_path"), data, fmt, data["train_path"], "data.train_path")
+        if data["eval_path"]:
             evaluation = _texts(load_file(fmt, data["eval_path"], "data.eval_path"), data, fmt, data["eval_path"], "data.eval_path")
         else:
-            train, evaluation = _tail_split(train, data.get("validation_fraction", 0.1))
-    if data.get("max_train_samples"):
+            train, evaluation = _tail_split(train, data["validation_fraction"])
+    if data["max_train_samples"]:
         train = train.select(range(min(len(train), data["max_train_samples"])))
-    if data.get("max_eval_samples"):
+    if data["max_eval_samples"]:
         evaluation = evaluation.select(range(min(len(evaluation), data["max_eval_samples"])))
-    train, evaluation, report = clean_splits(train, evaluation, data.get("clean"))
+    train, evaluation, report = clean_splits(train, evaluation, data["clean"])
     if len(train) == 0 or len(evaluation) == 0:
         raise ConfigError("data.train_path" if len(train) == 0 else "data.eval_path", "no text left after loading and cleaning", value=report)
     return LabelledSplits(train, evaluation, [], report)
@@ -55,7 +53,7 @@ def load_text_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
 
 def _texts(dataset: datasets.Dataset, data: dict[str, Any], fmt: str, path: str, key: str) -> datasets.Dataset:
     file = Path(path).expanduser().resolve()
-    column = "text" if fmt in TEXT_FORMAT else data.get("text_column") or "text"
+    column = "text" if fmt in TEXT_FORMAT else data["text_column"]
     if column not in dataset.column_names:
         raise ConfigError("data.text_column", f"column not found in {file}", value=column, choices=dataset.column_names)
     dataset = dataset.select_columns([column]).rename_columns({column: "text"} if column != "text" else {})
@@ -66,8 +64,6 @@ def _texts(dataset: datasets.Dataset, data: dict[str, Any], fmt: str, path: str,
 
 
 def _tail_split(train: datasets.Dataset, fraction: float) -> tuple[datasets.Dataset, datasets.Dataset]:
-    if not 0 < fraction < 1:
-        raise ConfigError("data.validation_fraction", "must be in (0, 1)", value=fraction)
     held_out = max(1, round(len(train) * fraction))
     if held_out >= len(train):
         raise ConfigError("data.validation_fraction", f"cannot hold out {held_out} of {len(train)} rows", value=fraction)

@@ -13,7 +13,6 @@ from pathlib import Path
 import evaluate
 
 from hpo.errors import ConfigError
-from hpo.options import AVERAGES
 
 METRIC_MODULES = Path(__file__).resolve().parent / "metric_modules"
 AVERAGED = ("f1", "precision", "recall")
@@ -27,14 +26,16 @@ def load_metric(name: str, config_name: str | None = None) -> evaluate.Evaluatio
     return evaluate.load(str(METRIC_MODULES / name), config_name)
 
 
-def classification_scorer(names: Sequence[str], num_labels: int, average: str = "auto") -> Scorer:
+def classification_scorer(names: Sequence[str], num_labels: int, average: str) -> Scorer:
     """A function from (predictions, references, class probabilities) to ``{name: value}``.
 
-    ``average="auto"``: binary tasks score the positive class (label id 1); multi-class tasks
-    macro-average, so each class counts the same however rare.
+    ``average`` is ``trainer.average``, one of ``hpo.options.AVERAGES`` (the schema checked it).
+    ``auto``: binary tasks score the positive class (label id 1); multi-class tasks macro-average,
+    so each class counts the same however rare.
+
+    Raises:
+        ConfigError: ``binary`` for data that has more than two classes.
     """
-    if average not in AVERAGES:
-        raise ConfigError("trainer.average", "unknown option", value=average, choices=AVERAGES)
     if average == "auto":
         average = "binary" if num_labels == 2 else "macro"
     elif average == "binary" and num_labels != 2:

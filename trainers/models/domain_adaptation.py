@@ -8,7 +8,9 @@ a classifier built from that folder. Pretraining corpora rarely look like the ta
 (Gururangan et al., 2020, "Don't Stop Pretraining").
 
 A plain loop, as in ``hpo.trainers.engine.loop``: the sweep owns logging, so stage 1 only returns its
-figures (``adapt/...``) for the trial to report with stage 2's.
+figures (``adapt/...``) for the trial to report with stage 2's. The options block comes complete
+from the schema (``DomainAdaptationSchema``) and was checked on the driver by
+``hpo.trainers.models.domain_adaptation_check``; nothing here checks it again.
 
 Two things are carried over that ``save_pretrained`` of a masked-LM model would lose or hide:
 
@@ -48,72 +50,13 @@ from transformers import (
 
 from hpo.errors import ConfigError
 from hpo.layout import DOMAIN_ADAPTATION_FILE
-from hpo.options import FILE_FORMATS, INITS
 from hpo.trainers.data.loading import load_file
+from hpo.trainers.models.domain_adaptation_check import KEY, TABULAR_SUFFIXES, text_file
 from hpo.trainers.models.modeling import load_model_config
-
-KEY = "trainer.domain_adaptation"
-DEFAULTS: dict[str, Any] = {
-    "enabled": False,
-    "text_path": None,  # null: the task's training texts, labels ignored
-    "text_column": "text",  # the column of a .tsv/.csv/.jsonl/.parquet text_path
-    "max_texts": None,  # the first N texts; null: all
-    "epochs": 1,
-    "learning_rate": 5e-5,
-    "batch_size": 16,
-    "mlm_probability": 0.15,
-    "max_seq_length": 128,
-    "eval_fraction": 0.05,  # texts held out to measure MLM perplexity before and after; 0: none
-}
-# File suffix -> the format name hpo.trainers.data.loading.load_file reads; .txt is one text per line.
-TABULAR_SUFFIXES = {f".{fmt}": fmt for fmt in FILE_FORMATS}
-SUFFIXES = (".txt", *TABULAR_SUFFIXES)
 
 
 class NonFiniteMLMLossError(RuntimeError):
     """The masked-LM loss became NaN or infinite in stage 1: the trial cannot recover."""
-
-
-def settings(adapt: dict[str, Any] | None) -> dict[str, Any]:
-    """The block with defaults filled in, after :func:`check_domain_adaptation`."""
-    check_domain_adaptation(adapt)
-    return {**DEFAULTS, **(adapt or {})}
-
-
-def check_domain_adaptation(adapt: dict[str, Any] | None) -> None:
-    """Check the ``trainer.domain_adaptation`` block before any trial starts.
-
-    Every key is checked even when ``enabled`` is false, so a sweep that searches ``enabled``
-    fails up front rather than in the trials that switch it on.
-
-    Raises:
-        ConfigError: naming ``trainer.domain_adaptation.<key>``: an unknown key, a value of the
-            wrong type or out of range, or a ``text_path`` that is missing, empty or of an unknown
-            format.
-    """
-    if adapt is None:
-        return
-    if not isinstance(adapt, dict):
-        raise ConfigError(KEY, "must be a mapping of options", value=adapt, choices=DEFAULTS)
-    for key in adapt:
-        if key not in DEFAULTS:
-            raise ConfigError(f"{KEY}.{key}", "unknown option", choices=DEFAULTS)
-    cfg = {**DEFAULTS, **adapt}
-    if not isinstance(cfg["enabled"], bool):
-        raise ConfigError(f"{KEY}.enabled", "must be true or false", value=cfg["enabled"])
-    for key in ("epochs", "batch_size", "max_seq_length"):
-        _check_int(key, cfg[key], minimum=1)
-    if cfg["max_texts"] is not None:
-        _check_int("max_texts", cfg["max_texts"], minimum=2)
-    if cfg["max_seq_length"] < 4:
-        raise ConfigError(f"{KEY}.max_seq_length", "must leave room for special tokens and text (>= 4)", value=cfg["max_seq_length"])
-    _check_number("learning_rate", cfg["learning_rate"], lower=0.0, upper=None)
-    _check_number("mlm_probability", cfg["mlm_probability"], lower=0.0, upper=1.0)
-    _check_number("eval_fraction", cfg["eval_fraction"], lower=0.0, upper=0.5, lower_open=False)
-    if not isinstance(cfg["text_column"], str) or not cfg["text_column"]:
-        raise ConfigError(f"{KEY}.text_column", "must be a column name", value=cfg["text_column"])
-    if cfg["text_path"] is not None:
-        _text_file(cfg["text_path"])
 
 
 def load_unlabelled_texts(adapt: dict[str, Any], train_texts: list[str]) -> list[str]:
@@ -126,13 +69,12 @@ def load_unlabelled_texts(adapt: dict[str, Any], train_texts: list[str]) -> list
         ConfigError: the file is missing, empty, unreadable or lacks ``text_column``, or no texts
             are left.
     """
-    cfg = settings(adapt)
-    path = cfg["text_path"]
+    path = adapt["text_path"]
     if path is None:
         raw: list[Any] = list(train_texts)
         source = "the task's training texts"
     else:
-        file = _text_file(path)
+        file = text_file(path)
         source = str(file)
         if file.suffix.lower() == ".txt":
             try:
@@ -141,13 +83,13 @@ def load_unlabelled_texts(adapt: dict[str, Any], train_texts: list[str]) -> list
                 raise ConfigError(f"{KEY}.text_path", f"{file} is not valid UTF-8 (byte {exc.start}); re-encode it as UTF-8") from None
         else:
             dataset = load_file(TABULAR_SUFFIXES[file.suffix.lower()], str(file), f"{KEY}.text_path")
-            column = cfg["text_column"]
+            column = adapt["text_column"]
             if column not in dataset.column_names:
                 raise ConfigError(f"{KEY}.text_column", f"column not found in {file}", value=column, choices=dataset.column_names)
             raw = dataset[column]
     texts = [t.strip() for t in raw if isinstance(t, str) and t.strip()]
-    if cfg["max_texts"] is not None:
-        texts = texts[: cfg["max_texts"]]
+    if adapt["max_texts"] is not None:
+        texts = texts[: adapt["max_texts"]]
     if len(texts) < 2:
         key = f"{KEY}.text_path" if path is not None else f"{KEY}.text_path (null: the training texts)"
         raise ConfigError(key, f"{source} has {len(texts)} non-empty texts; masked-LM adaptation needs at least 2")
@@ -185,16 +127,15 @@ def adapt_encoder(
         ``adapt/steps``, ``adapt/seconds``, ``adapt/mlm_head_initialised``.
 
     Raises:
-        ConfigError: bad options, a tokenizer without a mask token, or a model with no masked-LM form.
+        ConfigError: a tokenizer without a mask token, or a model with no masked-LM form.
         NonFiniteMLMLossError: the loss became NaN or infinite.
     """
-    cfg = settings(adapt)
     output_dir = Path(output_dir)
     if tokenizer.mask_token is None:
         raise ConfigError("model.tokenizer", f"{type(tokenizer).__name__} has no mask token, which masked-LM domain adaptation needs; "
                           f"use an encoder (BERT-like) model or set {KEY}.enabled=false")
     stage_2 = {**copy.deepcopy(model), "pretrained": str(output_dir), "init": "pretrained", "tokenizer": None, "config_overrides": {}}
-    fingerprint = _fingerprint(model, cfg, texts, seed)
+    fingerprint = _fingerprint(model, adapt, texts, seed)
     reused = _reuse(output_dir, fingerprint)
     if reused is not None:
         return stage_2, {**reused, "adapt/reused": 1.0}
@@ -203,59 +144,88 @@ def adapt_encoder(
     set_seed(seed)
     mlm, head_initialised, carried = _build_mlm(model)
     if head_initialised:
-        warnings.warn(f"{model.get('pretrained')} has no masked-LM head: stage 1 starts from a randomly initialised one "
+        warnings.warn(f"{model['pretrained']} has no masked-LM head: stage 1 starts from a randomly initialised one "
                       f"({KEY}); give it more text or epochs", stacklevel=2)
     mlm.to(device)
+    metrics = {"adapt/mlm_head_initialised": float(head_initialised), **_train_mlm(mlm, adapt, texts, tokenizer, seed, device)}
+    _save(mlm, carried, tokenizer, output_dir)
+    metrics["adapt/seconds"] = time.perf_counter() - started
+    (output_dir / DOMAIN_ADAPTATION_FILE).write_text(json.dumps({"fingerprint": fingerprint, "metrics": metrics}, indent=2))
+    return stage_2, metrics
 
+
+def _train_mlm(
+    mlm: PreTrainedModel, adapt: dict[str, Any], texts: list[str], tokenizer: PreTrainedTokenizerBase, seed: int,
+    device: torch.device | str,
+) -> dict[str, float]:
+    """Hold out ``eval_fraction`` of the texts, train on the rest, and measure the held-out perplexity
+    before and after (``adapt/...`` figures)."""
     order = list(range(len(texts)))
     random.Random(seed).shuffle(order)
-    n_eval = min(len(texts) - 1, math.ceil(cfg["eval_fraction"] * len(texts))) if cfg["eval_fraction"] > 0 else 0
+    n_eval = min(len(texts) - 1, math.ceil(adapt["eval_fraction"] * len(texts))) if adapt["eval_fraction"] > 0 else 0
     eval_texts = [texts[i] for i in order[:n_eval]]
     train_texts = [texts[i] for i in order[n_eval:]]
+    loader, eval_batches = _mlm_batches(adapt, train_texts, eval_texts, tokenizer, seed)
 
-    # The collators' own seeded generators: the masks do not depend on the global RNG state, and
-    # the held-out masks differ from the training ones.
-    train_collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg["mlm_probability"], seed=seed + 1)
-    eval_collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg["mlm_probability"], seed=seed + 2)
-    train_rows = _tokenize(tokenizer, train_texts, cfg["max_seq_length"])
-    eval_batches = [eval_collate(_tokenize(tokenizer, eval_texts[i:i + cfg["batch_size"]], cfg["max_seq_length"]))
-                    for i in range(0, len(eval_texts), cfg["batch_size"])]  # masked once: before and after see the same masks
-    loader = DataLoader(train_rows, batch_size=cfg["batch_size"], shuffle=True, collate_fn=train_collate,
-                        generator=torch.Generator().manual_seed(seed))
-    total_steps = len(loader) * cfg["epochs"]
-    optimizer = torch.optim.AdamW((p for p in mlm.parameters() if p.requires_grad), lr=cfg["learning_rate"])
-    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=0, num_training_steps=total_steps)
-
-    metrics: dict[str, float] = {"adapt/texts": float(len(train_texts)), "adapt/eval_texts": float(len(eval_texts)),
-                                 "adapt/mlm_head_initialised": float(head_initialised)}
     before = _perplexity(mlm, eval_batches, device)
+    losses = _mlm_epochs(mlm, adapt, loader, device)
+    after = _perplexity(mlm, eval_batches, device)
+
+    window = max(1, len(losses) // 10)
+    metrics = {
+        "adapt/texts": float(len(train_texts)),
+        "adapt/eval_texts": float(len(eval_texts)),
+        "adapt/mlm_loss_first": sum(losses[:window]) / window,
+        "adapt/mlm_loss_last": sum(losses[-window:]) / window,
+        "adapt/steps": float(len(losses)),
+    }
+    if before is not None and after is not None:
+        metrics.update({"adapt/perplexity_before": before, "adapt/perplexity_after": after})
+    return metrics
+
+
+def _mlm_batches(
+    adapt: dict[str, Any], train_texts: list[str], eval_texts: list[str], tokenizer: PreTrainedTokenizerBase, seed: int,
+) -> tuple[DataLoader, list[dict[str, torch.Tensor]]]:
+    """The shuffled, freshly masked training batches, and the held-out batches masked once, so that
+    the perplexity before and after training sees the same masks.
+
+    The collators have their own seeded generators: the masks do not depend on the global RNG
+    state, and the held-out masks differ from the training ones.
+    """
+    train_collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=adapt["mlm_probability"], seed=seed + 1)
+    eval_collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=adapt["mlm_probability"], seed=seed + 2)
+    train_rows = _tokenize(tokenizer, train_texts, adapt["max_seq_length"])
+    size = adapt["batch_size"]
+    eval_batches = [eval_collate(_tokenize(tokenizer, eval_texts[i:i + size], adapt["max_seq_length"]))
+                    for i in range(0, len(eval_texts), size)]
+    loader = DataLoader(train_rows, batch_size=size, shuffle=True, collate_fn=train_collate,
+                        generator=torch.Generator().manual_seed(seed))
+    return loader, eval_batches
+
+
+def _mlm_epochs(mlm: PreTrainedModel, adapt: dict[str, Any], loader: DataLoader, device: torch.device | str) -> list[float]:
+    """``epochs`` passes of AdamW with a linear decay to zero; the loss of every step.
+
+    Raises:
+        NonFiniteMLMLossError: the loss became NaN or infinite.
+    """
+    optimizer = torch.optim.AdamW((p for p in mlm.parameters() if p.requires_grad), lr=adapt["learning_rate"])
+    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=0, num_training_steps=len(loader) * adapt["epochs"])
     losses: list[float] = []
     mlm.train()
-    for _ in range(cfg["epochs"]):
+    for _ in range(adapt["epochs"]):
         for batch in loader:
             loss = mlm(**{k: v.to(device) for k, v in batch.items()}).loss
             if not torch.isfinite(loss):
                 raise NonFiniteMLMLossError(f"masked-LM loss became {loss.item()} at step {len(losses) + 1} "
-                                            f"({KEY}.learning_rate={cfg['learning_rate']})")
+                                            f"({KEY}.learning_rate={adapt['learning_rate']})")
             loss.backward()
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             losses.append(float(loss.item()))
-    after = _perplexity(mlm, eval_batches, device)
-
-    window = max(1, len(losses) // 10)
-    metrics.update({
-        "adapt/mlm_loss_first": sum(losses[:window]) / window,
-        "adapt/mlm_loss_last": sum(losses[-window:]) / window,
-        "adapt/steps": float(len(losses)),
-    })
-    if before is not None and after is not None:
-        metrics.update({"adapt/perplexity_before": before, "adapt/perplexity_after": after})
-    _save(mlm, carried, tokenizer, output_dir)
-    metrics["adapt/seconds"] = time.perf_counter() - started
-    (output_dir / DOMAIN_ADAPTATION_FILE).write_text(json.dumps({"fingerprint": fingerprint, "metrics": metrics}, indent=2))
-    return stage_2, metrics
+    return losses
 
 
 def _build_mlm(model: dict[str, Any]) -> tuple[PreTrainedModel, bool, dict[str, torch.Tensor]]:
@@ -264,12 +234,9 @@ def _build_mlm(model: dict[str, Any]) -> tuple[PreTrainedModel, bool, dict[str, 
     The config comes from ``hpo.trainers.models.modeling.load_model_config``, so ``config_overrides`` apply
     exactly as for the classifier.
     """
-    init = model.get("init", "pretrained")
-    if init not in INITS:
-        raise ConfigError("model.init", "unknown initialisation", value=init, choices=INITS)
     config = load_model_config(model, None)
     try:
-        if init == "random":
+        if model["init"] == "random":
             return AutoModelForMaskedLM.from_config(config), False, {}
         mlm, info = AutoModelForMaskedLM.from_pretrained(model["pretrained"], config=config, output_loading_info=True)
     except ValueError as exc:  # e.g. GPT-2: no masked-LM class for this config
@@ -320,9 +287,9 @@ def _tokenize(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: 
     return [dict(zip(encoded.keys(), values, strict=True)) for values in zip(*encoded.values(), strict=True)]
 
 
-def _fingerprint(model: dict[str, Any], cfg: dict[str, Any], texts: list[str], seed: int) -> str:
+def _fingerprint(model: dict[str, Any], adapt: dict[str, Any], texts: list[str], seed: int) -> str:
     """Identifies stage 1's inputs, so a folder it saved can be reused only for the same run."""
-    digest = hashlib.sha256(json.dumps({"model": model, "adapt": {k: v for k, v in cfg.items() if k != "enabled"}, "seed": seed},
+    digest = hashlib.sha256(json.dumps({"model": model, "adapt": {k: v for k, v in adapt.items() if k != "enabled"}, "seed": seed},
                                        sort_keys=True, default=str).encode())
     for text in texts:
         digest.update(text.encode())
@@ -339,30 +306,3 @@ def _reuse(output_dir: Path, fingerprint: str) -> dict[str, float] | None:
     except (OSError, ValueError):
         return None
     return state["metrics"] if state.get("fingerprint") == fingerprint else None
-
-
-def _text_file(path: Any) -> Path:
-    if not isinstance(path, str | Path) or not str(path):
-        raise ConfigError(f"{KEY}.text_path", "must be a file path or null", value=path)
-    file = Path(path).expanduser().resolve()
-    if file.suffix.lower() not in SUFFIXES:
-        raise ConfigError(f"{KEY}.text_path", f"unknown file format {file.suffix!r} of {file}", choices=SUFFIXES)
-    if not file.is_file():
-        raise ConfigError(f"{KEY}.text_path", "file not found", value=str(file))
-    if file.stat().st_size == 0:
-        raise ConfigError(f"{KEY}.text_path", "file is empty", value=str(file))
-    return file
-
-
-def _check_int(key: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{KEY}.{key}", f"must be an integer >= {minimum}", value=value)
-
-
-def _check_number(key: str, value: Any, lower: float, upper: float | None, lower_open: bool = True) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > lower if lower_open else value >= lower) and (upper is None or value < upper)
-    if not ok:
-        bounds = f"{'(' if lower_open else '['}{lower}, {upper if upper is not None else 'inf'})"
-        raise ConfigError(f"{KEY}.{key}", f"must be a number in {bounds}", value=value)

@@ -1,4 +1,9 @@
-"""Building the tokenizer and the sequence-classification model a trial fine-tunes."""
+"""Building the tokenizer and the sequence-classification model a trial fine-tunes.
+
+The ``model`` block and the ``trainer.freeze*`` options come complete and checked from the schema
+(``ModelSchema``, ``TrainerSchema``: every key present, ``init`` and ``freeze`` among their
+choices); what is checked here needs the model itself (its config's attributes, its layers).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,6 @@ from transformers import (
 )
 
 from hpo.errors import ConfigError
-from hpo.options import FREEZE_CHOICES, INITS
 
 # Dropout attributes by architecture family; whichever the config has are set.
 DROPOUT_ATTRIBUTES = (
@@ -26,11 +30,11 @@ DROPOUT_ATTRIBUTES = (
 
 def load_tokenizer(model: dict[str, Any]) -> PreTrainedTokenizerBase:
     """The tokenizer named by ``model.tokenizer``, else that of ``model.pretrained``."""
-    source = model.get("tokenizer") or model["pretrained"]
+    source = model["tokenizer"] or model["pretrained"]
     try:
         return AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as exc:
-        raise ConfigError("model.tokenizer" if model.get("tokenizer") else "model.pretrained",
+        raise ConfigError("model.tokenizer" if model["tokenizer"] else "model.pretrained",
                           f"cannot load a tokenizer from {source!r}: {str(exc).splitlines()[0]}") from None
 
 
@@ -38,17 +42,17 @@ def load_model_config(model: dict[str, Any], dropout: float | None, **task_setti
     """The model's config with the task's settings (labels, problem type), the searched dropout
     and any overrides; a model with no ``pretrained`` source is built from ``architecture``."""
     try:
-        if model.get("pretrained"):
+        if model["pretrained"]:
             config = AutoConfig.from_pretrained(model["pretrained"], **task_settings)
-        elif model.get("architecture"):
+        elif model["architecture"]:
             config = AutoConfig.for_model(model["architecture"], **task_settings)
         else:
             raise ConfigError("model.pretrained", "set a pretrained model (name or folder), or model.architecture with model.init=random")
     except (OSError, ValueError) as exc:
-        source = model.get("pretrained") or model.get("architecture")
-        key = "model.pretrained" if model.get("pretrained") else "model.architecture"
+        source = model["pretrained"] or model["architecture"]
+        key = "model.pretrained" if model["pretrained"] else "model.architecture"
         raise ConfigError(key, f"cannot load a model config from {source!r}: {str(exc).splitlines()[0]}") from None
-    for key, value in (model.get("config_overrides") or {}).items():
+    for key, value in model["config_overrides"].items():
         if not hasattr(config, key):
             raise ConfigError(f"model.config_overrides.{key}", f"not an attribute of {type(config).__name__}")
         setattr(config, key, value)
@@ -61,13 +65,10 @@ def load_model_config(model: dict[str, Any], dropout: float | None, **task_setti
 
 def build_model(model: dict[str, Any], auto_class: type, dropout: float | None, **task_settings: Any) -> PreTrainedModel:
     """``auto_class`` (e.g. ``AutoModelForCausalLM``) with pretrained weights, or random weights (``init: random``)."""
-    init = model.get("init", "pretrained")
-    if init not in INITS:
-        raise ConfigError("model.init", "unknown initialisation", value=init, choices=INITS)
     config = load_model_config(model, dropout, **task_settings)
-    if init == "random":
+    if model["init"] == "random":
         return auto_class.from_config(config)
-    if not model.get("pretrained"):
+    if not model["pretrained"]:
         raise ConfigError("model.pretrained", "init=pretrained needs pretrained weights (a name or folder)")
     return auto_class.from_pretrained(model["pretrained"], config=config)
 
@@ -82,17 +83,16 @@ def build_classifier(model: dict[str, Any], label_names: list[str], dropout: flo
     return build_model(model, AutoModelForSequenceClassification, dropout, **settings)
 
 
-def freeze(model: PreTrainedModel, what: str = "none", first_layers: int = 0) -> None:
-    """Freeze the embeddings, the first ``first_layers`` encoder layers, or everything but the head.
+def freeze(model: PreTrainedModel, what: str, first_layers: int) -> None:
+    """Freeze the embeddings, the first ``first_layers`` encoder layers, or everything but the head
+    (``trainer.freeze`` and ``trainer.freeze_layers``, whose choices the schema checked).
 
     Transfer learning with little data often does better, and trains faster, when the lower
     layers keep their pretrained weights.
 
     Raises:
-        ConfigError: an unknown choice, or more layers than the model has.
+        ConfigError: more layers than the model has.
     """
-    if what not in FREEZE_CHOICES:
-        raise ConfigError("trainer.freeze", "unknown option", value=what, choices=FREEZE_CHOICES)
     base = model.base_model
     if what == "all_but_head":
         for param in base.parameters():

@@ -1,0 +1,234 @@
+"""The checks made on the driver before Ray starts: names, ranges and the search space.
+
+Each check is made here once, and the trial code does not repeat it. A choice among names is
+checked against the list in ``hpo.options`` that the implementing module dispatches on; a feature
+with several options owns its check (``check_augment``, ``check_domain_adaptation``, each in a
+module free of torch and datasets) and :func:`check` calls it. What needs the data or the model
+(the rarest class against ``cv_folds``, a model's layers against ``freeze_layers``) is checked
+where they are loaded. Types and unknown keys were checked by the schema (``resolve``) already.
+Every problem is one ``ConfigError`` that names the key, the bad value and the valid choices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import Field
+from typing import Any
+
+from hpo.errors import ConfigError
+from hpo.options import (
+    AVERAGES,
+    BUILTIN_METRICS,
+    CLASS_WEIGHTS,
+    DEDUP,
+    FAULTS,
+    FILE_FORMATS,
+    FORMATS,
+    FREEZE_CHOICES,
+    INITS,
+    LM_FORMATS,
+    PRECISIONS,
+    RESAMPLING,
+    TASK_METRICS,
+    TEXT_FORMAT,
+)
+from hpo.params import get_by_path
+from hpo.search.algorithms.schedulers import SCHEDULERS
+from hpo.search.algorithms.searchers import OPTUNA_SAMPLERS, SEARCHERS
+from hpo.search.algorithms.space import Param, parse_space
+from hpo.search.config.schema import GROUP_SCHEMAS, schema_field
+from hpo.trainers.data.augmentation_check import check_augment
+from hpo.trainers.models.domain_adaptation_check import check_domain_adaptation
+
+LOGGERS = ("wandb", "none")
+LOGGER_MODES = ("auto", "online", "offline")
+MODES = ("max", "min")
+# Options that only make sense for classification, with their "off" value.
+CLASSIFICATION_ONLY = {"resample": "none", "class_weights": "none", "label_smoothing": 0.0}
+
+
+def check(cfg: dict[str, Any]) -> list[Param]:
+    """Check names, ranges and the search space of a resolved config; returns the parsed space.
+
+    Raises:
+        ConfigError: the first problem found.
+    """
+    _check_sweep(cfg)
+    _check_metrics(cfg)
+    _check_data(cfg)
+    _check_training(cfg)
+    _check_features(cfg)
+    _check_task_options(cfg)
+    params = parse_space(cfg["search_space"])
+    _check_space_keys(cfg, params)
+    return params
+
+
+def check_lr_scheduler(cfg: dict[str, Any]) -> None:
+    """``trainer.lr_scheduler`` against transformers' schedule names.
+
+    Kept out of :func:`check`, which imports no transformers; ``check_inputs`` calls it beside the
+    model check that loads transformers anyway.
+    """
+    from transformers import SchedulerType  # heavy: only the sweep driver's input check pays for it
+
+    _choice(cfg, "trainer.lr_scheduler", [s.value for s in SchedulerType])
+
+
+def _check_sweep(cfg: dict[str, Any]) -> None:
+    """The search machinery: searcher, scheduler, logger, resources and the sweep's own keys."""
+    _choice(cfg, "searcher.name", SEARCHERS)
+    if cfg["searcher"]["name"] == "optuna":
+        _choice(cfg, "searcher.sampler", OPTUNA_SAMPLERS)
+    _choice(cfg, "scheduler.name", SCHEDULERS)
+    _choice(cfg, "logger.name", LOGGERS)
+    _choice(cfg, "logger.mode", LOGGER_MODES)
+    _choice(cfg, "sweep.mode", MODES)
+    _at_least(cfg, "sweep.max_failures", 0)
+    _at_least(cfg, "sweep.num_trials", 1)
+    _at_least(cfg, "resources.cpus_per_trial", 0)
+    _at_least(cfg, "resources.gpus_per_trial", 0)
+    _at_least(cfg, "resources.workers_per_trial", 1)
+    if cfg["resources"]["workers_per_trial"] > 1 and cfg["trainer"]["cv_folds"]:
+        raise ConfigError("resources.workers_per_trial", "data-parallel trials do not run k-fold CV (trainer.cv_folds); use 1",
+                          value=cfg["resources"]["workers_per_trial"], choices=[1])
+
+
+def _check_metrics(cfg: dict[str, Any]) -> None:
+    """The task, its metrics, and a sweep metric that the trials report."""
+    _choice(cfg, "trainer.task", list(TASK_METRICS))
+    task, task_metrics = cfg["trainer"]["task"], TASK_METRICS[cfg["trainer"]["task"]]
+    for name in cfg["trainer"]["metrics"]:
+        if name not in task_metrics:
+            raise ConfigError("trainer.metrics", f"not a metric of task {task}", value=name, choices=task_metrics)
+    reported = [f"eval/{m}" for m in (*cfg["trainer"]["metrics"], *BUILTIN_METRICS)]
+    if cfg["sweep"]["metric"] not in reported:
+        raise ConfigError("sweep.metric", "not a metric the trials report (add it to trainer.metrics)",
+                          value=cfg["sweep"]["metric"], choices=reported)
+    _choice(cfg, "trainer.average", AVERAGES)
+
+
+def _check_data(cfg: dict[str, Any]) -> None:
+    """The data's format (for the task) and what it needs, its sizes and its cleaning options."""
+    data, task = cfg["data"], cfg["trainer"]["task"]
+    _choice(cfg, "data.format", FORMATS)
+    needed = {**dict.fromkeys((*FILE_FORMATS, *TEXT_FORMAT), "train_path"), "hub": "hub_name"}.get(data["format"])
+    if needed and not data[needed]:
+        raise ConfigError(f"data.{needed}", f"a value is required for format {data['format']} (set it on the command line: data.{needed}=...)")
+    if task == "causal_lm" and data["format"] not in LM_FORMATS:
+        raise ConfigError("data.format", "not a format for language modelling", value=data["format"], choices=LM_FORMATS)
+    if task != "causal_lm" and data["format"] in TEXT_FORMAT:
+        raise ConfigError("data.format", f"plain text has no labels: use it with trainer=causal_lm (not task {task}), "
+                          "or as trainer.domain_adaptation.text_path", value=data["format"])
+    if data["format"] == "demo":
+        _at_least(cfg, "data.num_train", 2)
+        _at_least(cfg, "data.num_eval", 1)
+    if not 0 < data["validation_fraction"] < 1:
+        raise ConfigError("data.validation_fraction", "must be in (0, 1)", value=data["validation_fraction"])
+    _choice(cfg, "data.clean.dedup", DEDUP)
+
+
+def _check_training(cfg: dict[str, Any]) -> None:
+    """The fine-tuning loop's numbers: epochs, batches, rates and their schedule, precision."""
+    trainer = cfg["trainer"]
+    _choice(cfg, "model.init", INITS)
+    _at_least(cfg, "trainer.epochs", 1)
+    _at_least(cfg, "trainer.batch_size", 1)
+    _at_least(cfg, "trainer.eval_batch_size", 1)
+    _at_least(cfg, "trainer.max_seq_length", 2)
+    _at_least(cfg, "trainer.gradient_accumulation_steps", 1)
+    if trainer["learning_rate"] <= 0:
+        raise ConfigError("trainer.learning_rate", "must be > 0", value=trainer["learning_rate"])
+    if not 0 <= trainer["warmup_ratio"] <= 1:
+        raise ConfigError("trainer.warmup_ratio", "must be in [0, 1]", value=trainer["warmup_ratio"])
+    if trainer["dropout"] is not None and not 0 <= trainer["dropout"] < 1:
+        raise ConfigError("trainer.dropout", "must be in [0, 1)", value=trainer["dropout"])
+    if not 0 < trainer["layer_lr_decay"] <= 1:
+        raise ConfigError("trainer.layer_lr_decay", "must be in (0, 1] (1 = the same rate for every layer)", value=trainer["layer_lr_decay"])
+    if trainer["max_grad_norm"] is not None and trainer["max_grad_norm"] <= 0:
+        raise ConfigError("trainer.max_grad_norm", "must be > 0 (or null for no clipping)", value=trainer["max_grad_norm"])
+    _choice(cfg, "trainer.precision", PRECISIONS)
+    if trainer["precision"] == "fp16" and not cfg["resources"]["gpus_per_trial"]:
+        raise ConfigError("trainer.precision", "fp16 needs a GPU (resources=gpu); on CPUs use bf16", value="fp16", choices=["fp32", "bf16"])
+    if trainer["eval_every_steps"] is not None:
+        _at_least(cfg, "trainer.eval_every_steps", 1)
+    if trainer["early_stopping_patience"] is not None:
+        _at_least(cfg, "trainer.early_stopping_patience", 1)
+    if trainer["inject_fault"] is not None:
+        _choice(cfg, "trainer.inject_fault", FAULTS)
+        _at_least(cfg, "trainer.inject_fault_at_step", 1)
+
+
+def _check_features(cfg: dict[str, Any]) -> None:
+    """The training features' options: transfer learning, imbalance, cross-validation, augmentation,
+    domain adaptation (checked whether enabled or not, so a sweep may search ``enabled``)."""
+    trainer = cfg["trainer"]
+    _choice(cfg, "trainer.freeze", FREEZE_CHOICES)
+    _at_least(cfg, "trainer.freeze_layers", 0)
+    _choice(cfg, "trainer.resample", RESAMPLING)
+    _choice(cfg, "trainer.class_weights", CLASS_WEIGHTS)
+    if not 0 <= trainer["label_smoothing"] < 1:
+        raise ConfigError("trainer.label_smoothing", "must be in [0, 1)", value=trainer["label_smoothing"])
+    if trainer["cv_folds"] is not None:
+        _at_least(cfg, "trainer.cv_folds", 2)
+    check_augment(trainer["augment"])
+    check_domain_adaptation(trainer["domain_adaptation"])
+
+
+def _check_task_options(cfg: dict[str, Any]) -> None:
+    """Options that the chosen task cannot use."""
+    trainer, task = cfg["trainer"], cfg["trainer"]["task"]
+    if task != "classification":
+        for key, off in CLASSIFICATION_ONLY.items():
+            if trainer[key] != off:
+                raise ConfigError(f"trainer.{key}", f"only for classification, not task {task}", value=trainer[key], choices=[off])
+    if task == "causal_lm":
+        if trainer["augment"]["ratio"]:
+            raise ConfigError("trainer.augment.ratio", "augmentation is for labelled tasks, not causal_lm", value=trainer["augment"]["ratio"], choices=[0])
+        if trainer["domain_adaptation"]["enabled"]:
+            raise ConfigError("trainer.domain_adaptation.enabled", "domain adaptation fine-tunes an encoder for a labelled task, not causal_lm", value=True)
+
+
+def _choice(cfg: dict[str, Any], key: str, choices: Any) -> None:
+    value = get_by_path(cfg, key)
+    if value not in choices:
+        raise ConfigError(key, "unknown option", value=value, choices=list(choices))
+
+
+def _at_least(cfg: dict[str, Any], key: str, low: float) -> None:
+    value = get_by_path(cfg, key)
+    if value is None or value < low:
+        raise ConfigError(key, f"must be >= {low}", value=value)
+
+
+def _check_space_keys(cfg: dict[str, Any], params: list[Param]) -> None:
+    """Each searched key must exist in the config, or the trial would silently ignore it."""
+    for p in params:
+        group, _, name = p.key.partition(".")
+        if group not in GROUP_SCHEMAS or not name:
+            raise ConfigError(f"search_space.{p.key}", "not a config key", choices=[f"{g}.<key>" for g in GROUP_SCHEMAS])
+        node: Any = cfg[group]
+        for part in name.split("."):
+            if not isinstance(node, dict) or part not in node:
+                choices = sorted(node) if isinstance(node, dict) else None
+                raise ConfigError(f"search_space.{p.key}", "no such config key", choices=choices)
+            node = node[part]
+        _check_space_type(p, schema_field(p.key))
+
+
+def _check_space_type(p: Param, typed: Field | None) -> None:
+    """A searched value must have the key's type: a float sampled into ``epochs`` would crash every trial."""
+    if typed is None:
+        return
+    wanted = str(typed.type)
+    values = p.values if p.is_discrete else ()
+    if wanted.startswith("int"):
+        ok = p.type == "int" or (p.is_discrete and all(isinstance(v, int) and not isinstance(v, bool) for v in values))
+        if not ok:
+            raise ConfigError(f"search_space.{p.key}", f"{p.key} is an integer; use type int, or choice/grid of integers",
+                              value=p.type, choices=["int", "choice", "grid"])
+    elif wanted.startswith("float"):
+        ok = not p.is_discrete or all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if not ok:
+            raise ConfigError(f"search_space.{p.key}", f"{p.key} is a number; the values must be numbers", value=list(values))
+    elif wanted.startswith("str") and not (p.is_discrete and all(isinstance(v, str) for v in values)):
+        raise ConfigError(f"search_space.{p.key}", f"{p.key} is a name; use choice or grid of names", value=p.type)
