@@ -3,7 +3,7 @@
 Same model (all-MiniLM-L6-v2), same data (a fixed slice of SST-2's training rows), same batch
 size, same torch threads, W&B and ``report_to`` off. Compared:
 
-- ``hpo``: ``hpo.trainers.engine.loop.fine_tune`` with hpo's defaults (dynamic padding, length-grouped batches);
+- ``hpo``: ``hpo.trainers.runs.fine_tune.fine_tune`` with hpo's defaults (dynamic padding, length-grouped batches);
 - ``trainer_max_length``: ``Trainer`` as the HF text-classification example (``run_glue.py``)
   configures it: every row padded to ``max_length=128``, ``default_data_collator``;
 - ``trainer_dynamic``: ``Trainer`` with ``DataCollatorWithPadding`` (padding to each batch's longest);
@@ -149,8 +149,9 @@ def hpo_config(s: Settings) -> dict[str, Any]:
     ``trainer.epochs=2`` and a never-reached ``eval_every_steps`` only make the run long enough
     for the window and keep evaluation out of it; the window's steps are hpo's default steps.
     """
+    from hpo.search.config.checks import check
     from hpo.search.config.compose import compose_config
-    from hpo.search.config.schema import check, resolve
+    from hpo.search.config.schema import resolve
 
     cfg = resolve(compose_config("demo", [
         f"model={s.model}", "data=sst2", f"data.max_train_samples={s.rows}", "data.max_eval_samples=32",
@@ -162,7 +163,7 @@ def hpo_config(s: Settings) -> dict[str, Any]:
 
 
 def run_hpo(cfg: dict[str, Any], threads: int) -> None:
-    from hpo.trainers.engine.loop import fine_tune
+    from hpo.trainers.runs.fine_tune import fine_tune
 
     try:
         fine_tune(cfg, lambda metrics, snapshot: None, num_threads=threads)

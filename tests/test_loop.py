@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+import torch
+
+from hpo.layout import TRAINING_STATE_FILE
+from hpo.search.config.checks import check
 from hpo.search.config.compose import compose_config
-from hpo.search.config.schema import check, resolve
-from hpo.trainers.engine.loop import fine_tune
+from hpo.search.config.schema import resolve
+from hpo.trainers.engine import faults
+from hpo.trainers.engine.checkpoint import ResumeState
+from hpo.trainers.runs.fine_tune import fine_tune
 
 TINY_DEMO = ["model=tiny_bert", "data.num_train=64", "data.num_eval=32", "trainer.batch_size=16", "trainer.learning_rate=1e-3"]
 
@@ -42,11 +49,23 @@ def test_fixed_seeds_reproduce_the_run() -> None:
     assert third[0]["eval/loss"] != pytest.approx(first[0]["eval/loss"], rel=1e-6)
 
 
-@pytest.mark.parametrize("extra", [[], ["trainer.batch_size=8", "trainer.gradient_accumulation_steps=2", "trainer.precision=bf16"]],
-                         ids=["plain", "accumulation-bf16"])
-def test_resuming_from_a_checkpoint_continues_exactly(tmp_path, extra: list[str]) -> None:
-    from hpo.trainers.engine.loop import ResumeState
+# The keys of training_state.pt before TrainingState: a plain dict that checkpoints of older sweeps still hold.
+OLDER_PLAIN_KEYS = ("optimizer", "scheduler", "scaler", "epoch_generator_state", "torch_rng_state", "step", "best", "history",
+                    "early_stopping", "adapt_metrics")
 
+
+def as_older_checkpoint(directory: Path, keys: tuple[str, ...]) -> None:
+    """Rewrite a checkpoint's training state as the plain dict older versions wrote."""
+    state = torch.load(directory / TRAINING_STATE_FILE, weights_only=False)
+    torch.save({key: state[key] for key in keys}, directory / TRAINING_STATE_FILE)
+
+
+@pytest.mark.parametrize(("extra", "older"), [
+    ([], False),
+    (["trainer.batch_size=8", "trainer.gradient_accumulation_steps=2", "trainer.precision=bf16"], False),
+    (["trainer.early_stopping_patience=5"], True),
+], ids=["plain", "accumulation-bf16", "older-checkpoint"])
+def test_resuming_from_a_checkpoint_continues_exactly(tmp_path: Path, extra: list[str], older: bool) -> None:
     cfg = config("trainer.epochs=3", "trainer.eval_every_steps=3", *extra)  # checkpoints mid-epoch too
     straight = run(cfg)
     saved: list = []
@@ -57,6 +76,8 @@ def test_resuming_from_a_checkpoint_continues_exactly(tmp_path, extra: list[str]
             saved.append(metrics)
 
     fine_tune(cfg, keep_second, num_threads=1)
+    if older:
+        as_older_checkpoint(tmp_path, OLDER_PLAIN_KEYS)
     resumed: list[dict] = []
     fine_tune(cfg, lambda m, s: resumed.append(m), num_threads=1, resume=ResumeState.load(tmp_path))
     assert [m["step"] for m in resumed] == [m["step"] for m in straight if m["step"] > 6]
@@ -66,7 +87,5 @@ def test_resuming_from_a_checkpoint_continues_exactly(tmp_path, extra: list[str]
 
 @pytest.mark.parametrize(("fault", "error"), [("exception", "InjectedFaultError"), ("nan", "NonFiniteLossError"), ("oom", "TrialOutOfMemoryError")])
 def test_injected_faults_raise_their_reason(fault: str, error: str) -> None:
-    import hpo.trainers.engine.loop as loop
-
-    with pytest.raises(getattr(loop, error), match=r"step 2"):
+    with pytest.raises(getattr(faults, error), match=r"step 2"):
         run(config("trainer.epochs=1", f"trainer.inject_fault={fault}", "trainer.inject_fault_at_step=2"))

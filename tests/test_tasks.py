@@ -16,11 +16,17 @@ import pandas as pd
 import pytest
 import torch
 
-from hpo.layout import CV_FILE
+from hpo.layout import CV_FILE, TRAINING_STATE_FILE
+from hpo.search.config.checks import check
 from hpo.search.config.compose import compose_config
-from hpo.search.config.schema import check, resolve
-from hpo.trainers.engine.loop import fine_tune
+from hpo.search.config.schema import resolve
+from hpo.trainers.engine.checkpoint import ResumeState
+from hpo.trainers.engine.engine import Engine, precision_context
+from hpo.trainers.models.modeling import build_classifier, load_tokenizer
 from hpo.trainers.models.optim import param_groups, parameter_depths
+from hpo.trainers.runs.fine_tune import fine_tune
+from hpo.trainers.tasks.base import TaskData
+from hpo.trainers.tasks.registry import get_task
 from tests.conftest import SST2
 
 TINY_DEMO = ["model=tiny_bert", "data.num_train=64", "data.num_eval=32", "trainer.batch_size=16", "trainer.learning_rate=1e-3"]
@@ -120,14 +126,30 @@ def test_k_fold_cross_validation_reports_every_fold_and_their_mean(tmp_path: Pat
     assert len(eval_rows) in (21, 22)  # a third of the 64 training rows: each fold scores its own rows
 
 
-def test_gradient_accumulation_matches_one_large_batch() -> None:
-    from hpo.trainers.engine.loop import _backward, precision_context
-    from hpo.trainers.models.modeling import build_classifier
-    from hpo.trainers.tasks.registry import TaskData, get_task
+@pytest.mark.parametrize("older", [False, True], ids=["training-state", "older-dict"])
+def test_resumed_cross_validation_keeps_its_finished_folds(tmp_path: Path, older: bool) -> None:
+    cfg = config("demo", *TINY_DEMO, "trainer.epochs=1", "trainer.cv_folds=3", "logger=none")
+    straight: list[dict] = []
 
+    def save_first_fold(metrics, snapshot) -> None:  # saved when reported, as a trial does: the state is live
+        straight.append(metrics)
+        if metrics["cv/folds_done"] == 1:
+            snapshot.save(tmp_path)
+
+    fine_tune(cfg, save_first_fold, num_threads=1)
+    if older:  # the dict cross-validation wrote before TrainingState
+        state = torch.load(tmp_path / TRAINING_STATE_FILE, weights_only=False)
+        torch.save({key: state[key] for key in ("cv_folds", "history", "best")}, tmp_path / TRAINING_STATE_FILE)
+    resumed: list[dict] = []
+    fine_tune(cfg, lambda metrics, snapshot: resumed.append(metrics), num_threads=1, resume=ResumeState.load(tmp_path))
+    assert [m["cv/folds_done"] for m in resumed] == [2, 3]
+    assert resumed[-1]["cv/fold0/accuracy"] == straight[-1]["cv/fold0/accuracy"]
+    assert resumed[-1]["eval/accuracy"] == pytest.approx(straight[-1]["eval/accuracy"])
+
+
+def test_gradient_accumulation_matches_one_large_batch() -> None:
     cfg = config("demo", *TINY_DEMO, "trainer.dropout=0")
-    task, torch_device = get_task("classification"), torch.device("cpu")
-    autocast, scaler = precision_context("fp32", torch_device)
+    task = get_task("classification")
     data = TaskData([], [], ["negative", "positive"])
     batch = {"input_ids": torch.randint(1000, 2000, (8, 12)), "attention_mask": torch.ones(8, 12, dtype=torch.long),
              "labels": torch.randint(0, 2, (8,))}
@@ -135,9 +157,10 @@ def test_gradient_accumulation_matches_one_large_batch() -> None:
     for halves in (1, 2):
         torch.manual_seed(0)
         model = build_classifier(cfg["model"], data.label_names, 0.0)
+        engine = Engine.create(model, model, cfg["trainer"], 1, torch.device("cpu"), precision_context("fp32", torch.device("cpu")))
         for part in range(halves):
             rows = slice(part * 8 // halves, (part + 1) * 8 // halves)
-            _backward(model, {k: v[rows] for k, v in batch.items()}, task, cfg["trainer"], data, torch_device, autocast, scaler, scale=1 / halves)
+            engine.backward({k: v[rows] for k, v in batch.items()}, lambda m, b: task.loss(m, b, cfg["trainer"], data), scale=1 / halves)
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
 
@@ -148,8 +171,6 @@ def test_gradient_accumulation_counts_optimizer_steps() -> None:
 
 
 def test_layer_wise_learning_rate_decay_scales_each_depth() -> None:
-    from hpo.trainers.models.modeling import build_classifier
-
     cfg = config("demo", *TINY_DEMO)
     model = build_classifier(cfg["model"], ["a", "b"], 0.1)
     depths, top = parameter_depths(model)
@@ -173,9 +194,6 @@ def test_bf16_mixed_precision_trains_on_cpu() -> None:
 
 
 def test_augmentation_grows_training_rows_only() -> None:
-    from hpo.trainers.models.modeling import load_tokenizer
-    from hpo.trainers.tasks.registry import get_task
-
     task = get_task("classification")
     plain = config("demo", *TINY_DEMO)
     augmented = config("demo", *TINY_DEMO, "trainer.augment.ratio=1.0")

@@ -1,1 +1,2 @@
-"""The training loop: precision, accumulation, clipping, the saved training state."""
+"""The training loop of one run: engine (precision, accumulation, DDP, clipping, steps), the saved
+training state, checkpoints, evaluation reporting and early stopping, faults; loop ties them together."""

@@ -1,13 +1,72 @@
-"""The checkpoint of one evaluation: a ``save_pretrained`` model folder plus hpo's metadata."""
+"""The checkpoint of one evaluation: a ``save_pretrained`` model folder plus hpo's metadata and training state.
+
+:class:`Snapshot` is what the loop hands to ``on_evaluation``; :func:`save_checkpoint` writes it
+with the metrics and config; :class:`ResumeState` reads a checkpoint back for a resumed run.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from hpo.layout import CHECKPOINT_METADATA_FILE
-from hpo.trainers.engine.loop import Snapshot
+import torch
+from safetensors.torch import load_file
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from hpo.layout import CHECKPOINT_METADATA_FILE, TRAINING_STATE_FILE
+from hpo.trainers.engine.state import TrainingState
+
+WEIGHTS_FILE = "model.safetensors"  # written by save_pretrained, not by hpo: so not one of hpo.layout's names
+
+
+class EvaluationRecord(Protocol):
+    """The per-example record of an evaluation (predictions, a report, the folds of cross-validation)."""
+
+    def save(self, directory: str | Path) -> None:
+        """Write the record's files into the checkpoint folder."""
+
+
+@dataclass
+class Snapshot:
+    """Everything needed to save one evaluation: the weights, and the state to resume training from."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    training_state: TrainingState
+    evaluation: EvaluationRecord | None = None
+
+    def save(self, directory: str | Path, with_training_state: bool = True) -> Path:
+        """``save_pretrained`` folder, the evaluation's predictions and report, and (for an exact
+        resume) the optimizer, scheduler, RNG and step."""
+        directory = Path(directory)
+        self.model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        if self.evaluation is not None:
+            self.evaluation.save(directory)
+        if with_training_state:
+            torch.save(self.training_state.to_dict(), directory / TRAINING_STATE_FILE)
+        return directory
+
+
+@dataclass
+class ResumeState:
+    """A checkpoint read back into memory: model weights and the training state saved beside them."""
+
+    weights: dict[str, torch.Tensor]
+    training_state: TrainingState
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ResumeState | None:
+        """None when the folder holds no training state (e.g. an exported best checkpoint)."""
+        directory = Path(directory)
+        state_file = directory / TRAINING_STATE_FILE
+        if not state_file.is_file():
+            return None
+        # weights_only=False: the state holds the optimizer's and the RNGs' state, written by hpo itself
+        saved = torch.load(state_file, weights_only=False)
+        return cls(load_file(directory / WEIGHTS_FILE), TrainingState.from_dict(saved))
 
 
 def save_checkpoint(

@@ -21,6 +21,7 @@ class EarlyStopping:
     best_weights: dict[str, torch.Tensor] | None = field(default=None, repr=False)
 
     def improved(self, value: float) -> bool:
+        """Whether ``value`` beats the best by more than ``min_delta`` (the first evaluation always does)."""
         if self.best is None:
             return True
         return value > self.best + self.min_delta if self.mode == "max" else value < self.best - self.min_delta
@@ -44,13 +45,14 @@ class EarlyStopping:
         return {"best": self.best, "bad_evaluations": self.bad_evaluations}
 
     def load_state(self, state: dict[str, Any]) -> None:
+        """Continue counting from a resumed run's :meth:`state`."""
         self.best, self.bad_evaluations = state["best"], state["bad_evaluations"]
 
 
 def build_early_stopping(trainer: dict[str, Any], mode: str) -> EarlyStopping | None:
-    """None unless ``trainer.early_stopping_patience`` is set."""
-    patience = trainer.get("early_stopping_patience")
-    if not patience:
+    """None unless ``trainer.early_stopping_patience`` is set (the config check makes it at least 1)."""
+    patience = trainer["early_stopping_patience"]
+    if patience is None:
         return None
-    return EarlyStopping(int(patience), float(trainer.get("early_stopping_min_delta") or 0.0), mode)
+    return EarlyStopping(patience, float(trainer["early_stopping_min_delta"]), mode)
 

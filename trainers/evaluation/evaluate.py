@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 from hpo.layout import EVAL_REPORT_FILE, PREDICTIONS_FILE
 from hpo.trainers.evaluation.metrics import Scorer
+
+Rows = list[dict[str, Any]]  # tokenised rows, unpadded
+Collate = Callable[[Rows], dict[str, torch.Tensor]]  # pads a list of rows into a batch
+Autocast = Callable[[], AbstractContextManager[Any]]  # torch.autocast at the run's precision, or a null context
 
 
 @dataclass
@@ -69,7 +74,9 @@ class RegressionEvalOutput:
         }, indent=1))
 
 
-def length_sorted_batches(rows: list[dict], collate, batch_size: int, device) -> Iterator[tuple[list[int], Any]]:
+def length_sorted_batches(
+    rows: Rows, collate: Collate, batch_size: int, device: torch.device | str,
+) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
     """``(row indices, batch on the device)``, batched by length to pad as little as possible."""
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
     for start in range(0, len(order), batch_size):
@@ -79,7 +86,8 @@ def length_sorted_batches(rows: list[dict], collate, batch_size: int, device) ->
 
 @torch.no_grad()
 def evaluate_regression(
-    model, rows, collate, batch_size: int, score: Scorer, device, autocast=contextlib.nullcontext, scale: tuple[float, float] = (0.0, 1.0)
+    model: torch.nn.Module, rows: Rows, collate: Collate, batch_size: int, score: Scorer, device: torch.device | str,
+    autocast: Autocast = contextlib.nullcontext, scale: tuple[float, float] = (0.0, 1.0),
 ) -> tuple[dict[str, float], RegressionEvalOutput]:
     """Metrics and each example's predicted value, in the targets' units (the head predicts
     ``(target - mean) / std`` for ``scale = (mean, std)``); the loss is the MSE in those units."""
@@ -99,7 +107,10 @@ def evaluate_regression(
 
 
 @torch.no_grad()
-def evaluate_language_model(model, rows, collate, batch_size: int, score: Scorer, device, autocast=contextlib.nullcontext) -> tuple[dict[str, float], None]:
+def evaluate_language_model(
+    model: torch.nn.Module, rows: Rows, collate: Collate, batch_size: int, score: Scorer, device: torch.device | str,
+    autocast: Autocast = contextlib.nullcontext,
+) -> tuple[dict[str, float], None]:
     """Mean token loss and perplexity over every predicted token of the evaluation blocks."""
     model.eval()
     nll, tokens = [], []
@@ -119,7 +130,10 @@ def evaluate_language_model(model, rows, collate, batch_size: int, score: Scorer
 
 
 @torch.no_grad()
-def evaluate_rows(model, rows, collate, batch_size: int, score: Scorer, device, label_names: list[str], autocast=contextlib.nullcontext) -> tuple[dict[str, float], EvalOutput]:
+def evaluate_rows(
+    model: torch.nn.Module, rows: Rows, collate: Collate, batch_size: int, score: Scorer, device: torch.device | str,
+    label_names: list[str], autocast: Autocast = contextlib.nullcontext,
+) -> tuple[dict[str, float], EvalOutput]:
     """Loss, metrics and per-example class probabilities."""
     model.eval()
     probabilities: list[list[float]] = [[] for _ in rows]

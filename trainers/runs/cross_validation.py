@@ -21,8 +21,14 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from hpo.errors import ConfigError
 from hpo.layout import CV_FILE
+from hpo.ranking import is_better
 from hpo.trainers.data.columns import column_values
 from hpo.trainers.data.loading import LabelledSplits
+from hpo.trainers.engine.checkpoint import EvaluationRecord, ResumeState, Snapshot
+from hpo.trainers.engine.loop import train_on_splits
+from hpo.trainers.engine.reporting import FineTuneResult, OnEvaluation
+from hpo.trainers.engine.state import TrainingState
+from hpo.trainers.tasks.base import Task
 
 
 @dataclass
@@ -30,22 +36,21 @@ class FoldsRecord:
     """Every finished fold's best evaluation, saved beside the checkpoint; wraps the fold's own record."""
 
     folds: list[dict[str, float]]
-    evaluation: Any = None
+    evaluation: EvaluationRecord | None = None
 
     def save(self, directory: str | Path) -> None:
+        """``cv_folds.json``, and the current fold's predictions and report."""
         if self.evaluation is not None:
             self.evaluation.save(directory)
         (Path(directory) / CV_FILE).write_text(json.dumps({"folds": self.folds}, indent=1))
 
 
 def fold_indices(splits: LabelledSplits, k: int, stratify: bool, seed: int) -> list[tuple[list[int], list[int]]]:
-    """``(train rows, held-out rows)`` per fold.
+    """``(train rows, held-out rows)`` per fold; the driver calls it too, so impossible folds fail before any trial.
 
     Raises:
-        ConfigError: fewer than 2 folds, or more folds than the rows (or the rarest class) allow.
+        ConfigError: more folds than the rows (or the rarest class) allow.
     """
-    if k < 2:
-        raise ConfigError("trainer.cv_folds", "needs at least 2 folds (or null for no cross-validation)", value=k)
     rows = len(splits.train)
     labels = column_values(splits.train, "label") if stratify and "label" in splits.train.column_names else None
     if labels is not None:
@@ -74,28 +79,21 @@ def summarise(folds: list[dict[str, float]], metric: str) -> dict[str, float]:
     return out
 
 
-def cross_validate(cfg: dict[str, Any], task, splits: LabelledSplits, on_evaluation, resume=None):
+def cross_validate(
+    cfg: dict[str, Any], task: Task, splits: LabelledSplits, on_evaluation: OnEvaluation, resume: ResumeState | None = None,
+) -> FineTuneResult:
     """Train one model per fold and report the running mean after each; see the module docstring."""
-    from hpo.ranking import is_better
-    from hpo.trainers.engine.loop import FineTuneResult, Snapshot, train_on_splits
-
     trainer, sweep = cfg["trainer"], cfg["sweep"]
     metric, mode = sweep["metric"], sweep["mode"]
-    k = int(trainer["cv_folds"])
+    k = trainer["cv_folds"]
     folds = fold_indices(splits, k, stratify=task.labels == "classes", seed=trainer["seed"])
-    done: list[dict[str, float]] = list(resume.training_state.get("cv_folds", [])) if resume is not None else []
-    result = FineTuneResult(history=list(resume.training_state.get("history", [])) if resume is not None else [])
+    saved = resume.training_state if resume is not None else TrainingState()
+    done: list[dict[str, float]] = list(saved.cv_folds or [])
+    result = FineTuneResult(history=list(saved.history))
     for index in range(len(done), k):
         train_rows, held_out = folds[index]
         fold = LabelledSplits(splits.train.select(train_rows), splits.train.select(held_out), splits.label_names, splits.report)
-        best: dict[str, Any] = {}
-
-        def keep_best(metrics: dict[str, float], snapshot: Snapshot, best: dict[str, Any] = best) -> None:
-            if is_better(metrics[metric], best["metrics"][metric] if best else None, mode):
-                best.update(metrics=metrics, evaluation=snapshot.evaluation)
-            best.update(model=snapshot.model, tokenizer=snapshot.tokenizer)
-
-        train_on_splits(cfg, task, fold, keep_best)
+        best = _best_of_fold(cfg, task, fold)
         done.append({k: v for k, v in best["metrics"].items() if k.startswith(("eval/", "train/")) or k == "epoch"})
         metrics = {
             **summarise(done, metric),
@@ -104,9 +102,21 @@ def cross_validate(cfg: dict[str, Any], task, splits: LabelledSplits, on_evaluat
             "evaluations_planned": k,
             **{key: value for key, value in best["metrics"].items() if key.startswith(("data/", "adapt/"))},
         }
-        result.history.append(metrics)
-        if is_better(metrics[metric], result.best[metric] if result.best else None, mode):
-            result.best = metrics
-        state = {"cv_folds": done, "history": result.history, "best": result.best}
+        result.add(metrics, metric, mode)
+        state = TrainingState(step=len(done), history=result.history, best=result.best, cv_folds=done)
         on_evaluation(metrics, Snapshot(best["model"], best["tokenizer"], state, FoldsRecord(done, best["evaluation"])))
     return result
+
+
+def _best_of_fold(cfg: dict[str, Any], task: Task, fold: LabelledSplits) -> dict[str, Any]:
+    """Train on one fold: its best evaluation's metrics and record, and the trained model and tokenizer."""
+    metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
+    best: dict[str, Any] = {}
+
+    def keep_best(metrics: dict[str, float], snapshot: Snapshot) -> None:
+        if is_better(metrics[metric], best["metrics"][metric] if best else None, mode):
+            best.update(metrics=metrics, evaluation=snapshot.evaluation)
+        best.update(model=snapshot.model, tokenizer=snapshot.tokenizer)
+
+    train_on_splits(cfg, task, fold, keep_best)
+    return best

@@ -4,7 +4,7 @@ Ray 2.60 runs Ray Train V2, where a ``TorchTrainer`` is no longer handed to ``tu
 Tune trial is a small driver that launches the ``TorchTrainer`` and passes its reports on to Tune
 (Ray's "Hyperparameter Tuning with Ray Tune" guide). So the searcher, the scheduler, the metric
 and the sweep's checkpoints stay exactly as for single-process trials: every rank runs the same
-:func:`hpo.trainers.engine.loop.fine_tune` with the trial's config, the model wrapped in DDP
+:func:`hpo.trainers.runs.fine_tune.fine_tune` with the trial's config, the model wrapped in DDP
 (``ray.train.torch.prepare_model``; gloo on CPUs, nccl on GPUs) and each rank training on its own
 share of the length-grouped batches. Ranks evaluate the same model on the same rows, so their
 metrics agree; rank 0's metrics and checkpoint are the ones Tune sees.
@@ -21,8 +21,16 @@ from typing import Any
 
 import ray
 import torch
+from ray import train, tune
 from ray.train import UserCallback
+from ray.train._internal.session import get_session
+from ray.train.torch import TorchConfig, TorchTrainer, prepare_model
+from ray.util.queue import Queue
 from torch.utils.data import Sampler
+
+from hpo.trainers.engine.checkpoint import ResumeState, Snapshot, save_checkpoint
+from hpo.trainers.runs.fine_tune import fine_tune
+from hpo.trainers.runs.memory import resident_memory_mb
 
 _DONE = "__hpo_train_done__"
 
@@ -39,13 +47,12 @@ class DataParallel:
         return ShardedBatches(sampler, batch_size, self.rank, self.world_size)
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        """DDP around the (already placed) model: gradients are averaged over the ranks each step."""
-        from ray.train.torch import prepare_model
-
+        """DDP around the (already placed) model: gradients are averaged over the ranks each optimizer step."""
         return prepare_model(model, move_to_device=False)
 
     @property
     def metrics(self) -> dict[str, float]:
+        """Reported with every evaluation, so a result says how many ranks trained it."""
         return {"train/world_size": self.world_size, "train/rank": self.rank}
 
 
@@ -83,13 +90,8 @@ def run_data_parallel(cfg: dict[str, Any], checkpoint: Any | None) -> None:
     Raises:
         ray.train.TrainingFailedError: a rank failed (its error, e.g. ``NonFiniteLossError``, is in the message).
     """
-    from ray import train, tune
-    from ray.train._internal.session import get_session
-    from ray.train.torch import TorchConfig, TorchTrainer
-    from ray.util.queue import Queue
-
     resources = cfg["resources"]
-    gpus = float(resources["gpus_per_trial"] or 0)
+    gpus = float(resources["gpus_per_trial"])
     per_worker = {"CPU": float(resources["cpus_per_trial"]), **({"GPU": gpus} if gpus else {})}
     storage = get_session().storage  # the Tune trial's storage: local folder, shared file system or URI alike
     reports: Queue = Queue(actor_options={"num_cpus": 0})
@@ -147,12 +149,6 @@ class _ForwardToTune(UserCallback):
 
 def _worker_loop(config: dict[str, Any]) -> None:
     """One rank: ``fine_tune`` with DDP, every rank reporting each evaluation, rank 0 with the checkpoint."""
-    from ray import train
-
-    from hpo.trainers.engine.checkpoint import save_checkpoint
-    from hpo.trainers.engine.loop import ResumeState, fine_tune
-    from hpo.trainers.runs.trial import resident_memory_mb
-
     cfg, checkpoint = config["cfg"], config["checkpoint"]
     context = train.get_context()
     distributed = DataParallel(context.get_world_rank(), context.get_world_size())
@@ -161,7 +157,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
         with checkpoint.as_directory() as directory:
             resume = ResumeState.load(directory)
 
-    def report(metrics: dict[str, float], snapshot: Any) -> None:
+    def report(metrics: dict[str, float], snapshot: Snapshot) -> None:
         metrics = {**metrics, **distributed.metrics, "node_id": ray.get_runtime_context().get_node_id(),
                    "sys/rss_mb": resident_memory_mb()}
         if distributed.rank != 0:

@@ -3,7 +3,9 @@
 It applies the sampled values to the sweep's resolved config (plain data, passed with
 ``tune.with_parameters``), fine-tunes, and reports every evaluation with a checkpoint. It
 never logs to W&B or decides to stop: the sweep's callbacks and scheduler own those. When Ray
-restarts it (a retry, or ``hpo resume``), it continues from its latest checkpoint.
+restarts it (a retry, or ``hpo resume``), it continues from its latest checkpoint. A trial with
+``resources.workers_per_trial`` > 1 is data-parallel (:mod:`hpo.trainers.runs.distributed`);
+any other runs in this process.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import os
 import tempfile
 from typing import Any
 
-import psutil
 import ray
 import torch
 from ray import tune
 
 from hpo.params import apply_params
-from hpo.trainers.engine.checkpoint import save_checkpoint
-from hpo.trainers.engine.loop import ResumeState, fine_tune
+from hpo.trainers.engine.checkpoint import ResumeState, Snapshot, save_checkpoint
+from hpo.trainers.runs.fine_tune import fine_tune
+from hpo.trainers.runs.memory import resident_memory_mb
 
 # A reused worker (resources.reuse_workers) starts its next trial only once the last trial's
 # training thread has ended. Ray waits TUNE_FUNCTION_THREAD_TIMEOUT_S (2 s) for that and fails
@@ -30,28 +32,28 @@ from hpo.trainers.engine.loop import ResumeState, fine_tune
 THREAD_END_TIMEOUT_S = "120"
 
 
-def resident_memory_mb() -> float:
-    """This worker's resident memory: reported with every evaluation, so a leak shows in the results."""
-    return psutil.Process().memory_info().rss / 2**20
-
-
 def run_trial(params: dict[str, Any], base_config: dict[str, Any]) -> None:
     """Train with ``params`` (dotted keys from the search space) on top of ``base_config``."""
     os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", THREAD_END_TIMEOUT_S)  # read by Ray in this worker
     cfg = apply_params(base_config, params)
-    resume = None
     checkpoint = tune.get_checkpoint()
-    if int(cfg["resources"].get("workers_per_trial") or 1) > 1:  # DDP over Ray Train workers, same values on every rank
+    if cfg["resources"]["workers_per_trial"] > 1:  # DDP over Ray Train workers, same values on every rank
+        # Ray Train (TorchTrainer, its queue and callbacks) is imported only by data-parallel trials
         from hpo.trainers.runs.distributed import run_data_parallel
 
         return run_data_parallel(cfg, checkpoint)
+    return _run_single_process(cfg, checkpoint)
+
+
+def _run_single_process(cfg: dict[str, Any], checkpoint: tune.Checkpoint | None) -> None:
+    """Fine-tune in this worker, continuing from ``checkpoint`` when Ray restarted the trial."""
+    resume = None
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             resume = ResumeState.load(directory)
-
     node_id = ray.get_runtime_context().get_node_id()
 
-    def report(metrics, snapshot) -> None:
+    def report(metrics: dict[str, float], snapshot: Snapshot) -> None:
         metrics = {**metrics, "node_id": node_id, "sys/rss_mb": resident_memory_mb()}
         with tempfile.TemporaryDirectory(prefix="hpo-ckpt-") as directory:
             save_checkpoint(directory, snapshot, metrics, cfg)
