@@ -140,7 +140,7 @@ def hpo_trials(sweep_dir: Path) -> list[dict[str, Any]]:
     from ray.tune import ExperimentAnalysis, ResultGrid
 
     from hpo.layout import experiment_dirs
-    from hpo.search.results.export import collect_trials
+    from hpo.search.results.records import collect_trials
 
     records = {r.trial_id: r for r in collect_trials(sweep_dir, METRIC, "max")}
     trials = []

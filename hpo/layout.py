@@ -14,14 +14,16 @@ one reader behind. Pure path arithmetic and a YAML read; it imports nothing of h
           checkpoint_<n>/         one evaluation's checkpoint (see "a checkpoint" below)
       leaderboard.csv, .md        every trial ranked by its best evaluation (LEADERBOARD_*)
       best/                       the winner: config.yaml, metrics.yaml, manifest.json, checkpoint/
-      top/<rank>/                 the next k trials, laid out like best/
+      top/rank-<n>-<id>/          the k best trials with ``hpo export --top-k`` (top_bundle), laid out like best/
       ensemble.json, .md          ``hpo ensemble``
-      report/report.html          ``hpo report`` and its figures
-      wandb/                      W&B's own run folders
+      report/report.html          ``hpo report`` (and at the end of a W&B sweep), with one <section>.png each
+      wandb/                      W&B's own run folders (WANDB_DIR)
 
     a checkpoint: save_pretrained files, hpo_checkpoint.json (metrics + config),
     eval_predictions.json, eval_report.json, training_state.pt (trials only), cv_folds.json (k-fold
     trials), domain_adaptation.json (the adapted encoder of a two-stage trial)
+
+    ``hpo train``'s output folder: checkpoint/ (TRAIN_CHECKPOINT_DIR), metrics.jsonl, best.json
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ ENSEMBLE_JSON = "ensemble.json"
 ENSEMBLE_MD = "ensemble.md"
 REPORT_DIR = "report"
 REPORT_HTML = "report.html"
+WANDB_DIR = "wandb"
 
-# an exported trial (best/, top/<rank>/)
+# an exported trial (best/, top/rank-<n>-<id>/)
 EXPORT_CHECKPOINT_DIR = "checkpoint"
 METRICS_YAML = "metrics.yaml"
 MANIFEST_FILE = "manifest.json"
@@ -64,6 +67,7 @@ CV_FILE = "cv_folds.json"
 DOMAIN_ADAPTATION_FILE = "domain_adaptation.json"
 
 # ``hpo train``'s output folder
+TRAIN_CHECKPOINT_DIR = "checkpoint"
 TRAIN_HISTORY_FILE = "metrics.jsonl"
 TRAIN_BEST_FILE = "best.json"
 
@@ -71,6 +75,16 @@ TRAIN_BEST_FILE = "best.json"
 def experiment_name(extension: int | None = None) -> str:
     """``trials`` for the sweep itself, ``trials-extend-<n>`` for its n-th extension."""
     return TRIALS_DIR if extension is None else f"{TRIALS_DIR}-extend-{extension}"
+
+
+def top_bundle(rank: int, trial_id: str) -> str:
+    """The folder of the rank-``rank`` trial under ``top/``: ``rank-<n>-<trial id>``, so it sorts and names its trial."""
+    return f"rank-{rank}-{trial_id}"
+
+
+def trial_name(trial: Any) -> str:
+    """Short, stable names: the W&B run, the trial folder and the leaderboard all use them."""
+    return f"trial_{trial.trial_id}"
 
 
 def experiment_dirs(sweep_dir: str | Path) -> list[Path]:

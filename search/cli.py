@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from hpo.errors import ConfigError
+from hpo.layout import CONFIG_FILE, EXPORT_CHECKPOINT_DIR, LEADERBOARD_MD, TRAIN_CHECKPOINT_DIR
 
 SWEEP_USAGE = """usage: hpo sweep [--config-name NAME|PATH.yaml] [key=value ...]
 
@@ -68,13 +69,25 @@ def cmd_sweep(args: list[str]) -> int:
 
 
 def _finish(sweep_dir: Path) -> None:
-    """After a sweep, resume or extend: export and print, then the W&B sweep-summary run (logger=wandb)."""
-    from hpo.search.results.export import export
-    from hpo.search.results.wandb_summary import log_sweep_summary
+    """After a sweep, resume or extend: the trials read once, then export (printed), the report and the
+    W&B sweep-summary run, each from those same results.
 
-    summary = export(sweep_dir)
+    The report is built when the sweep logs to W&B, whose summary run shows its plots; other sweeps
+    skip its cost (the dataset loaded again, the plots drawn) and get one from ``hpo report``.
+    """
+    from hpo.search.results.export import export
+    from hpo.search.results.records import read_results
+    from hpo.search.results.wandb_summary import log_sweep_summary, summary_destination
+
+    results = read_results(sweep_dir)
+    summary = export(results)
     _print_export(summary)
-    run = log_sweep_summary(summary)
+    if summary_destination(results.config) is None:
+        return
+    from hpo.search.results.report import try_build_report
+
+    report = try_build_report(results)
+    run = log_sweep_summary(results, summary, report)
     if run is not None:
         print(f"W&B sweep summary: {run.path or run.local_dir} ({run.report_note})")
 
@@ -86,16 +99,16 @@ def _grid_count(prepared) -> str:
 
 
 def _print_export(summary) -> None:
-    print(f"\nLeaderboard ({summary.sweep_dir / 'leaderboard.md'}):\n")
+    print(f"\nLeaderboard ({summary.sweep_dir / LEADERBOARD_MD}):\n")
     print(summary.leaderboard)
     if summary.best_dir is None:
         print("hpo: no trial produced an evaluation; nothing exported.")
         return
     print(f"Best trial: {summary.best.trial_id}")
-    print(f"Best config: {summary.best_dir / 'config.yaml'}")
-    if (summary.best_dir / "checkpoint").is_dir():
-        print(f"Best checkpoint: {summary.best_dir / 'checkpoint'}")
-    print(f"Retrain it: hpo train --config {summary.best_dir / 'config.yaml'}")
+    print(f"Best config: {summary.best_dir / CONFIG_FILE}")
+    if (summary.best_dir / EXPORT_CHECKPOINT_DIR).is_dir():
+        print(f"Best checkpoint: {summary.best_dir / EXPORT_CHECKPOINT_DIR}")
+    print(f"Retrain it: hpo train --config {summary.best_dir / CONFIG_FILE}")
     for directory in summary.top_dirs:
         print(f"Top: {directory}")
 
@@ -151,7 +164,7 @@ def cmd_extend(args: list[str]) -> int:
     parser.add_argument("sweep_dir")
     parser.add_argument("--trials", type=int, required=True, help="how many trials to add")
     ns = parser.parse_args(args)
-    from hpo.search.results.export import evaluated_history
+    from hpo.search.results.records import evaluated_history
     from hpo.search.run.resume import extend
 
     _finish(extend(ns.sweep_dir, ns.trials, evaluated_history(ns.sweep_dir)))
@@ -185,8 +198,9 @@ def cmd_train(args: list[str]) -> int:
     parser.add_argument("--output-dir", default=None, help="default: outputs/train/<sweep name>/<time>")
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
     ns = parser.parse_args(args)
+    from hpo.search.config.checks import check
     from hpo.search.config.compose import compose_config
-    from hpo.search.config.schema import check, resolve
+    from hpo.search.config.schema import resolve
     from hpo.search.run.sweep import check_inputs
     from hpo.trainers.runs.train import train
 
@@ -198,7 +212,7 @@ def cmd_train(args: list[str]) -> int:
     result = train(cfg, output)
     metric = cfg["sweep"]["metric"]
     print(f"Best {metric}: {result.best[metric]:.4f} at epoch {result.best['epoch']:.2f}")
-    print(f"Checkpoint: {output / 'checkpoint'}")
+    print(f"Checkpoint: {output / TRAIN_CHECKPOINT_DIR}")
     return 0
 
 

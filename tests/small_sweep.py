@@ -1,4 +1,4 @@
-"""One small finished sweep, shared by the export, ensemble and W&B-summary tests.
+"""One small finished sweep, shared by the export, ensemble, W&B-summary and end-of-sweep (``_finish``) tests.
 
 ``hpo sweep`` runs once per test session in a subprocess (its own Ray instance, so the
 module-scoped ``ray_session`` of other test modules is unaffected): tiny BERT on an SST-2 slice,

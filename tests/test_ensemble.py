@@ -12,7 +12,7 @@ from hpo.errors import ConfigError
 from hpo.layout import load_sweep_config
 from hpo.search.cli import main
 from hpo.search.results.ensemble import ensemble_checkpoints
-from hpo.search.results.export import collect_trials
+from hpo.search.results.records import collect_trials
 from hpo.trainers.evaluation.evaluate import load_predictions
 from tests.small_sweep import NUM_TRIALS, small_sweep  # noqa: F401
 

@@ -19,13 +19,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from PIL import Image
 
 from hpo.search.results.export import export
 from hpo.search.results.report import build_report
-from hpo.search.results.report_data import load_sweep, param_importances, text_stats
+from hpo.search.results.report_data import load_sweep, param_importances, read_history, text_stats
 from hpo.search.run.sweep import prepare, run
 from tests.conftest import TINY_SST2
 
@@ -93,6 +94,9 @@ def test_html_is_self_contained_with_every_section_and_image(report: dict[str, P
     for encoded in images:
         Image.open(io.BytesIO(base64.b64decode(encoded))).verify()
     assert not re.search(r'(src|href)="(https?:|//)', page) and "<script" not in page and "<link" not in page
+    # every table (the leaderboard is wider than the page) scrolls sideways in its own box instead of being cut
+    assert page.count("<table>") == page.count('<div class="scroll"><table>') >= 5
+    assert ".scroll { overflow-x: auto; }" in page
     best = yaml.safe_load((report["html"].parents[1] / "best" / "metrics.yaml").read_text())
     assert "metric eval/loss (min)" in page
     assert f"best eval/loss = {best['metrics']['eval/loss']:.4g} (trial {best['trial_id']})" in page
@@ -132,6 +136,9 @@ def test_learning_curves_and_fitting_cover_every_trial(sweep: Path, report: dict
     stopped = [t for t in data.trials if t.record.status == "stopped"]
     assert f"stopped</code>: {len(stopped)} of {NUM_TRIALS}" in page
     assert all(t.stop_cause == "ASHA" and len(t.history) < t.history["evaluations_planned"].iloc[-1] for t in stopped)
+    for t in data.trials:  # the curves are the results Ray read with the records, the same as each trial's progress.csv
+        columns = ["training_iteration", "epoch", "train/loss", "eval/loss", "eval/accuracy"]
+        pd.testing.assert_frame_equal(t.history[columns], read_history(t.record.path)[columns], check_dtype=False)
     fitting = _tables(page, "fitting")[0]
     assert {row[0] for row in fitting[1:]} == {t.trial_id for t in data.trials}
     assert all(row[2] in {"fine", "over-fitting", "under-fitting"} and row[6] for row in fitting[1:])

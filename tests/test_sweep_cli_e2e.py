@@ -17,8 +17,9 @@ import torch
 import yaml
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from hpo.search.config.checks import check
 from hpo.search.config.compose import compose_config
-from hpo.search.config.schema import check, resolve
+from hpo.search.config.schema import resolve
 from tests.conftest import TINY_SST2
 from tests.helpers.wandb_offline import read_offline_runs
 

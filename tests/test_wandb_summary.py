@@ -7,7 +7,8 @@ import csv
 import pytest
 import yaml
 
-from hpo.search.results.wandb_summary import JOB_TYPE, report_plots
+from hpo.search.results.report import try_build_report
+from hpo.search.results.wandb_summary import JOB_TYPE, report_note
 from tests.helpers.wandb_offline import read_offline_runs
 from tests.small_sweep import FAKE_API_KEY, NUM_TRIALS, small_sweep  # noqa: F401
 
@@ -83,8 +84,10 @@ def test_report_plots_are_images_or_the_summary_says_why_not(small_sweep) -> Non
 
 
 def test_a_failing_report_is_reported_not_raised(tmp_path) -> None:
-    plots, note = report_plots(tmp_path)  # not a sweep folder: the report cannot be built
-    assert plots == {} and note.startswith("plots not logged")
+    report = try_build_report(tmp_path)  # not a sweep folder: the report cannot be built
+    assert report.paths == {} and report.failure.startswith("ConfigError: ")
+    assert report_note(report) == f"plots not logged: the report failed ({report.failure})"
+    assert report_note(None) == "plots not logged: no report was built"
 
 
 def test_the_api_key_is_in_no_written_file(small_sweep) -> None:  # noqa: F811

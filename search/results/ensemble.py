@@ -17,8 +17,9 @@ import numpy as np
 from sklearn.metrics import log_loss
 
 from hpo.errors import ConfigError
-from hpo.layout import ENSEMBLE_JSON, ENSEMBLE_MD, PREDICTIONS_FILE, load_sweep_config
-from hpo.search.results.export import check_top_k, collect_trials, markdown_table
+from hpo.layout import ENSEMBLE_JSON, ENSEMBLE_MD, PREDICTIONS_FILE
+from hpo.search.results.export import check_top_k, markdown_table
+from hpo.search.results.records import SweepResults, as_results
 from hpo.trainers.evaluation.evaluate import load_predictions
 from hpo.trainers.evaluation.metrics import classification_scorer
 
@@ -90,23 +91,23 @@ def ensemble_checkpoints(checkpoints: list[Path], names: list[str], cfg: dict[st
     return score_probabilities(probabilities, records[0]["references"], cfg)
 
 
-def ensemble(sweep_dir: str | Path, top_k: int) -> EnsembleResult:
+def ensemble(source: SweepResults | str | Path, top_k: int) -> EnsembleResult:
     """Ensemble the ``top_k`` trials ranked by their best evaluation.
 
+    Args:
+        source: the sweep's results, or a sweep folder to read.
+        top_k: how many of the best trials to average.
+
     Raises:
-        ConfigError: ``top_k`` out of range for the trials that kept a checkpoint with
-            predictions, or members evaluated on different rows.
+        ConfigError: not a sweep folder, not a classification sweep, ``top_k`` out of range for the
+            trials that kept a checkpoint with predictions, or members evaluated on different rows.
     """
-    sweep_dir = Path(sweep_dir).resolve()
-    cfg = load_sweep_config(sweep_dir)
-    metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
+    results = as_results(source)
+    cfg, metric, mode = results.config, results.metric, results.mode
     task = cfg["trainer"].get("task", "classification")
     if task != "classification":
         raise ConfigError("trainer.task", "an ensemble averages class probabilities, which only classification saves", value=task)
-    ranked = [
-        r for r in collect_trials(sweep_dir, metric, mode)
-        if r.best is not None and r.checkpoint is not None and (r.checkpoint / PREDICTIONS_FILE).is_file()
-    ]
+    ranked = [r for r in results.evaluated if r.checkpoint is not None and (r.checkpoint / PREDICTIONS_FILE).is_file()]
     check_top_k(top_k, len(ranked), "trials with a saved best checkpoint and predictions")
     chosen = ranked[:top_k]
     names = [r.trial_id for r in chosen]

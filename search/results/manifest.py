@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from hpo.layout import MANIFEST_FILE
+from hpo.layout import MANIFEST_FILE, WANDB_DIR
 from hpo.search.config.logger import wandb_destination
 
 LIBRARIES = ("torch", "transformers", "ray", "optuna", "datasets", "evaluate", "wandb", "hydra-core")
@@ -51,7 +51,7 @@ def wandb_run(cfg: dict[str, Any], sweep_dir: str | Path, run_id: str) -> dict[s
     if logger["name"] != "wandb":
         return None
     dest = wandb_destination(logger)
-    local = sorted((Path(sweep_dir) / "wandb").glob(f"*run-*-{run_id}"))
+    local = sorted((Path(sweep_dir) / WANDB_DIR).glob(f"*run-*-{run_id}"))
     mode = ("offline" if local[-1].name.startswith("offline-") else "online") if local else dest["mode"]
     info: dict[str, Any] = {
         "mode": mode, "project": dest["project"], "entity": dest["entity"], "group": dest["group"], "run_id": run_id,

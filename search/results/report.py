@@ -7,7 +7,8 @@ the training data looks like. Each PNG is also embedded in ``report.html`` as a 
 URI, so the HTML opens offline and can be mailed as one file. A section with nothing to show
 (e.g. no saved probabilities) says why in the HTML instead of failing the report.
 
-``report_data`` computes, ``report_plots`` draws, this module assembles.
+``report_data`` computes, ``report_plots`` draws, this module assembles. At the end of a sweep that
+logs to W&B the report is built from the results the sweep already read (:func:`try_build_report`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from hpo.errors import ConfigError
-from hpo.layout import REPORT_DIR, REPORT_HTML
+from hpo.layout import EVAL_REPORT_FILE, PREDICTIONS_FILE, REPORT_DIR, REPORT_HTML
 from hpo.params import apply_params
 from hpo.search.results import report_plots as plots
 from hpo.search.results.export import leaderboard_rows
+from hpo.search.results.records import SweepResults
 from hpo.search.results.report_data import (
     UNDERFIT_FRACTION,
     NothingToShow,
@@ -56,11 +58,28 @@ class Section:
 GROUPS = ("The search", "The trials", "The best trial", "The data")
 
 
-def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
-    """Write the report of a sweep folder: one PNG per section and ``report.html`` embedding them all.
+@dataclass
+class BuiltReport:
+    """The report built at the end of a sweep, or why it could not be: what the W&B summary run logs."""
+
+    paths: dict[str, Path]  # as build_report returns them; empty when it failed
+    failure: str | None = None  # "<exception type>: <message>"
+
+
+def try_build_report(source: SweepResults | str | Path) -> BuiltReport:
+    """:func:`build_report` as a step at the end of a sweep, where a broken plot must not lose what follows it."""
+    try:
+        return BuiltReport(build_report(source))
+    except Exception as exc:  # the W&B summary still logs the leaderboard and the artifacts, and says why no plots
+        return BuiltReport({}, f"{type(exc).__name__}: {exc}")
+
+
+def build_report(source: SweepResults | str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
+    """Write the report of a sweep: one PNG per section and ``report.html`` embedding them all.
 
     Args:
-        sweep_dir: a finished (or partly finished) sweep folder, as ``hpo sweep`` writes it.
+        source: a finished (or partly finished) sweep folder, as ``hpo sweep`` writes it, or its
+            results as the end of a sweep read them.
         out_dir: where to write; default ``<sweep_dir>/report/``.
 
     Returns:
@@ -73,7 +92,7 @@ def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> di
     Raises:
         ConfigError: not a sweep folder, or no trial results in it.
     """
-    data = load_sweep(sweep_dir)
+    data = load_sweep(source)
     out = Path(out_dir) if out_dir is not None else data.sweep_dir / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     sections: list[Section] = []
@@ -165,10 +184,10 @@ def _best_sections(data: SweepData, out: Path) -> list[Section]:
         return sections
     if best.report is None:
         for s in (matrix, table):
-            s.missing = f"the best checkpoint ({best.checkpoint}) holds no eval_report.json"
+            s.missing = f"the best checkpoint ({best.checkpoint}) holds no {EVAL_REPORT_FILE}"
     elif "confusion_matrix" not in best.report or "labels" not in best.report:
         for s in (matrix, table):
-            s.missing = "the best checkpoint's eval_report.json has no classes (not a classification sweep)"
+            s.missing = f"the best checkpoint's {EVAL_REPORT_FILE} has no classes (not a classification sweep)"
     else:
         report = best.report
         matrix.extra_html = _table(["true \\ predicted", *report["labels"]],
@@ -179,7 +198,7 @@ def _best_sections(data: SweepData, out: Path) -> list[Section]:
         _attempt(table, lambda: plots.per_class_table(report, out / "per_class.png"))
     if best.predictions is None:
         for s in (roc, pr):
-            s.missing = f"the best checkpoint ({best.checkpoint}) holds no eval_predictions.json"
+            s.missing = f"the best checkpoint ({best.checkpoint}) holds no {PREDICTIONS_FILE}"
     else:
         _attempt(roc, lambda: plots.roc(best.predictions, f"ROC of trial {best.trial_id}", out / "roc.png"))
         _attempt(pr, lambda: plots.precision_recall(best.predictions, f"Precision-recall of trial {best.trial_id}",
@@ -227,9 +246,11 @@ def _num(value: float | None) -> str:
 
 
 def _table(columns: list[str], rows: list[list[Any]]) -> str:
+    """An HTML table in its own horizontally scrolling box, so a table wider than the page (the
+    leaderboard of a sweep with many searched values) scrolls instead of being cut at the right edge."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _embedded(png: Path, alt: str) -> str:
@@ -269,7 +290,7 @@ def render_html(data: SweepData, sections: list[Section]) -> str:
         + f" · {best_line} · written {datetime.now():%Y-%m-%d %H:%M}</p>",
         "<nav>" + "".join(f'<a href="#{_anchor(g)}">{g}</a>' for g in GROUPS) + "</nav>",
         "<h2>Leaderboard</h2>",
-        '<div class="scroll">' + _table(columns, [[_cell(r[c]) for c in columns] for r in rows]) + "</div>",
+        _table(columns, [[_cell(r[c]) for c in columns] for r in rows]),
     ]
     for group in GROUPS:
         parts.append(f'<h2 id="{_anchor(group)}">{group}</h2>')
@@ -282,7 +303,7 @@ def render_html(data: SweepData, sections: list[Section]) -> str:
             elif s.missing:
                 parts.append(f'<p class="missing">Nothing to show: {html.escape(s.missing)}</p>')
             if s.extra_html:
-                parts.append(f'<div class="scroll">{s.extra_html}</div>')
+                parts.append(s.extra_html)
             parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -1,10 +1,10 @@
 """What ``hpo report`` shows, computed from a sweep folder: no drawing here (see ``report_plots``).
 
-The trials come from ``hpo.search.results.export`` (Ray Tune's own result reader, ranked by each trial's best
-evaluation), their learning curves from each trial's ``progress.csv`` (Ray's result table, one row
-per evaluation), the best trial's per-example predictions from its best checkpoint, and the data
-from ``hpo.trainers.data.loading.load_splits`` with the sweep's own data config, so the report explores
-exactly the rows the trials trained on.
+The trials and their learning curves come from the sweep's results as ``hpo.search.results.records``
+read them once (Ray Tune's own result reader: each trial ranked by its best evaluation, with the
+results it reported, one row per evaluation), the best trial's per-example predictions from its
+best checkpoint, and the data from the sweep's task (``load_splits``) with the sweep's own data
+config, loaded once per report, so the report explores exactly the rows the trials trained on.
 
 Fitting diagnosis (per trial, from its train/loss and eval/loss at each evaluation):
 
@@ -29,17 +29,31 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
 import pandas as pd
 import yaml
+from sklearn.decomposition import LatentDirichletAllocation
+from sklearn.feature_extraction.text import CountVectorizer
 
-from hpo.layout import BEST_DIR, EVAL_REPORT_FILE, PREDICTIONS_FILE, load_sweep_config
+from hpo.layout import (
+    BEST_DIR,
+    EVAL_REPORT_FILE,
+    EXPORT_CHECKPOINT_DIR,
+    METRICS_YAML,
+    PARAMS_JSON,
+    PREDICTIONS_FILE,
+    PROGRESS_CSV,
+    RESULT_JSON,
+)
 from hpo.params import apply_params
 from hpo.search.algorithms.space import parse_space, to_optuna
-from hpo.search.results.export import TrialRecord, collect_trials
+from hpo.search.results.records import SweepResults, TrialRecord, as_results
+
+if TYPE_CHECKING:
+    from hpo.trainers.data.loading import LabelledSplits
 
 UNDERFIT_FRACTION = 0.8  # of ln(K), for both losses
 OVERFIT_RISE = 0.10  # eval/loss above its minimum
@@ -77,41 +91,61 @@ class BestTrial:
 
 @dataclass
 class SweepData:
-    """A finished sweep, read once, for every section of the report."""
+    """A finished sweep's results and what the report derives from them, for every section of the report."""
 
-    sweep_dir: Path
-    cfg: dict[str, Any]
-    metric: str
-    mode: str
+    results: SweepResults
     trials: list[TrialData]  # in start order
-    records: list[TrialRecord]  # ranked, as the leaderboard
     distributions: dict[str, optuna.distributions.BaseDistribution] = field(default_factory=dict)
     best: BestTrial | None = None
 
+    @property
+    def sweep_dir(self) -> Path:
+        return self.results.sweep_dir
 
-def load_sweep(sweep_dir: str | Path) -> SweepData:
-    """Read a sweep folder: config, ranked trials, their learning curves and the best trial's predictions.
+    @property
+    def cfg(self) -> dict[str, Any]:
+        return self.results.config
+
+    @property
+    def metric(self) -> str:
+        return self.results.metric
+
+    @property
+    def mode(self) -> str:
+        return self.results.mode
+
+    @property
+    def records(self) -> list[TrialRecord]:
+        """Every trial, ranked as the leaderboard."""
+        return self.results.records
+
+
+def load_sweep(source: SweepResults | str | Path) -> SweepData:
+    """The report's view of a sweep: ranked trials, their learning curves and the best trial's predictions.
+
+    Args:
+        source: the sweep's results as already read, or a sweep folder to read.
 
     Raises:
         ConfigError: not a sweep folder, or no trial results in it.
     """
-    sweep_dir = Path(sweep_dir).resolve()
-    cfg = load_sweep_config(sweep_dir)
-    metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
-    records = collect_trials(sweep_dir, metric, mode)
-    trials = sorted((_trial_data(r, cfg) for r in records), key=lambda t: (t.started, t.trial_id))
-    distributions = to_optuna(parse_space(cfg.get("search_space") or {}))
-    best_record = next((r for r in records if r.best is not None), None)
-    best = _best_trial(sweep_dir, best_record) if best_record else None
-    return SweepData(sweep_dir, cfg, metric, mode, trials, records, distributions, best)
+    results = as_results(source)
+    trials = sorted((_trial_data(r, results.config) for r in results.records), key=lambda t: (t.started, t.trial_id))
+    distributions = to_optuna(parse_space(results.config.get("search_space") or {}))
+    best_record = next(iter(results.evaluated), None)
+    best = _best_trial(results.sweep_dir, best_record) if best_record else None
+    return SweepData(results, trials, distributions, best)
 
 
 def _trial_data(record: TrialRecord, cfg: dict[str, Any]) -> TrialData:
-    history = read_history(record.path) if record.path else pd.DataFrame()
+    if record.history is not None:
+        history = tidy_history(record.history)
+    else:  # a record built without Ray's result table
+        history = read_history(record.path) if record.path else pd.DataFrame()
     if len(history) and {"timestamp", "time_total_s"} <= set(history):
         started = float(history["timestamp"].iloc[0] - history["time_total_s"].iloc[0])
-    elif record.path and (record.path / "params.json").exists():
-        started = (record.path / "params.json").stat().st_mtime
+    elif record.path and (record.path / PARAMS_JSON).exists():
+        started = (record.path / PARAMS_JSON).stat().st_mtime
     else:
         started = math.inf
     cause = stop_cause(cfg, record.params) if record.status == "stopped" else None
@@ -120,13 +154,18 @@ def _trial_data(record: TrialRecord, cfg: dict[str, Any]) -> TrialData:
 
 def read_history(trial_dir: Path) -> pd.DataFrame:
     """A trial's reported results, one row per evaluation (Ray's ``progress.csv``, else ``result.json``)."""
-    progress, result = trial_dir / "progress.csv", trial_dir / "result.json"
+    progress, result = trial_dir / PROGRESS_CSV, trial_dir / RESULT_JSON
     if progress.is_file() and progress.stat().st_size:
         history = pd.read_csv(progress)
     elif result.is_file() and result.stat().st_size:
         history = pd.read_json(result, lines=True)
     else:
         return pd.DataFrame()
+    return tidy_history(history)
+
+
+def tidy_history(history: pd.DataFrame) -> pd.DataFrame:
+    """One row per training iteration, in order: a resumed trial reports some iterations twice."""
     if "training_iteration" in history:
         history = history.sort_values("training_iteration").drop_duplicates("training_iteration", keep="last")
     return history.reset_index(drop=True)
@@ -144,8 +183,8 @@ def stop_cause(cfg: dict[str, Any], params: dict[str, Any]) -> str:
 
 def _best_trial(sweep_dir: Path, record: TrialRecord) -> BestTrial:
     """The exported ``best/checkpoint`` when it is this trial's, else the checkpoint in Ray's trial folder."""
-    exported = sweep_dir / BEST_DIR / "checkpoint"
-    metrics_file = sweep_dir / BEST_DIR / "metrics.yaml"
+    exported = sweep_dir / BEST_DIR / EXPORT_CHECKPOINT_DIR
+    metrics_file = sweep_dir / BEST_DIR / METRICS_YAML
     checkpoint = record.checkpoint
     exported_trial = (yaml.safe_load(metrics_file.read_text()) or {}).get("trial_id") if metrics_file.is_file() else None
     if (exported / PREDICTIONS_FILE).is_file() and exported_trial == record.trial_id:
@@ -272,6 +311,14 @@ class TextStats:
     topics: list[list[tuple[str, float]]]  # top words of each topic, with weights
 
 
+def load_training_splits(data_cfg: dict[str, Any], seed: int, task: str) -> LabelledSplits:
+    """The rows the trials trained on, loaded by the sweep's task as the trials loaded them: a report's one dataset load."""
+    # the task registry imports torch, transformers and datasets: only the report's data section needs them
+    from hpo.trainers.tasks.registry import get_task
+
+    return get_task(task).load_splits(data_cfg, seed)
+
+
 def text_stats(data_cfg: dict[str, Any], seed: int = 0, task: str = "classification", n_topics: int = 5, top: int = 20) -> TextStats:
     """Class balance, lengths, frequent words and LDA topics of the rows the trials trained on.
 
@@ -282,12 +329,7 @@ def text_stats(data_cfg: dict[str, Any], seed: int = 0, task: str = "classificat
         ConfigError: the data cannot be loaded (e.g. its files were moved since the sweep).
         NothingToShow: no training text.
     """
-    from sklearn.decomposition import LatentDirichletAllocation
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    from hpo.trainers.tasks.registry import get_task
-
-    splits = get_task(task).load_splits(data_cfg, seed)
+    splits = load_training_splits(data_cfg, seed, task)
     train = splits.train
     texts = [str(t) for t in train["text"]]
     if "text_pair" in train.column_names:

@@ -22,6 +22,8 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay  # noqa: E402
+from wordcloud import WordCloud  # noqa: E402
 
 from hpo.search.results.report_data import Diagnosis, NothingToShow, SweepData, TextStats, TrialData, evaluated  # noqa: E402
 
@@ -158,8 +160,6 @@ def fitting(trials: Sequence[TrialData], diagnoses: Sequence[Diagnosis], path: P
 
 def confusion(matrix: list[list[int]], labels: list[str], title: str, path: Path) -> Path:
     """scikit-learn's confusion-matrix display of the saved matrix (rows: true labels)."""
-    from sklearn.metrics import ConfusionMatrixDisplay
-
     size = max(4.5, 0.6 * len(labels) + 3)
     fig, ax = plt.subplots(figsize=(size + 1.2, size))
     ConfusionMatrixDisplay(np.array(matrix), display_labels=labels).plot(ax=ax, cmap="Blues", colorbar=True, values_format="d")
@@ -197,15 +197,11 @@ def _one_vs_rest(predictions: dict, draw, title: str, path: Path, chance: str) -
 
 def roc(predictions: dict, title: str, path: Path) -> Path:
     """scikit-learn's ROC curves (one-vs-rest) with their AUC."""
-    from sklearn.metrics import RocCurveDisplay
-
     return _one_vs_rest(predictions, RocCurveDisplay.from_predictions, title, path, chance="once")
 
 
 def precision_recall(predictions: dict, title: str, path: Path) -> Path:
     """scikit-learn's precision-recall curves (one-vs-rest) with their average precision."""
-    from sklearn.metrics import PrecisionRecallDisplay
-
     return _one_vs_rest(predictions, PrecisionRecallDisplay.from_predictions, title, path, chance="binary")
 
 
@@ -277,8 +273,6 @@ def top_words(stats: TextStats, path: Path) -> Path:
 
 def word_cloud(stats: TextStats, path: Path) -> Path:
     """A word cloud of the training texts' word frequencies (the ``wordcloud`` package)."""
-    from wordcloud import WordCloud
-
     if not stats.frequencies:
         raise NothingToShow("no words left after removing stop words")
     cloud = WordCloud(width=1000, height=450, background_color="white", random_state=0, colormap="viridis")

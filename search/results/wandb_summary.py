@@ -1,5 +1,8 @@
 """One W&B run per sweep that sums it up: the leaderboard, the report's plots, the winner's config and model.
 
+It is the last step at the end of a sweep (``hpo sweep``, ``resume``, ``extend``), after export and
+the report: it logs the results, the export and the report those steps made, and reads nothing again.
+
 The trial runs (one per trial, logged by Ray's W&B callback) show curves; comparing trials and
 taking the winner away needs one place that holds the ranking and the result. This run has job
 type ``sweep-summary`` and the trial runs' group, so W&B shows it beside them; its config lists
@@ -15,15 +18,19 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hpo.layout import MANIFEST_FILE, load_sweep_config
+from hpo.layout import CONFIG_FILE, EXPORT_CHECKPOINT_DIR, MANIFEST_FILE, METRICS_YAML, TRAINING_STATE_FILE
 from hpo.search.config.logger import wandb_destination
 from hpo.search.results.export import ExportSummary, leaderboard_rows
 from hpo.search.results.manifest import read_manifest, wandb_run
+from hpo.search.results.records import SweepResults
+
+if TYPE_CHECKING:
+    from hpo.search.results.report import BuiltReport
 
 JOB_TYPE = "sweep-summary"
-SKIPPED_CHECKPOINT_FILES = ("training_state.pt",)  # optimizer state: for resuming trials, not for using the model
+SKIPPED_CHECKPOINT_FILES = (TRAINING_STATE_FILE,)  # optimizer state: for resuming trials, not for using the model
 
 
 @dataclass
@@ -46,22 +53,23 @@ def artifact_name(group: str, what: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{group}-{what}")
 
 
-def report_plots(sweep_dir: Path) -> tuple[dict[str, Path], str]:
-    """The report's PNGs and HTML by section name, and a sentence saying what was (not) logged.
+def summary_destination(cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """Where the sweep's W&B runs go (project, entity, group, mode); None when there is no summary run
+    to log: a sweep without the W&B logger, or with W&B disabled."""
+    if cfg["logger"]["name"] != "wandb":
+        return None
+    dest = wandb_destination(cfg["logger"])
+    return None if dest["mode"] == "disabled" else dest
 
-    The report is optional for the summary: when ``hpo.search.results.report`` is missing or fails, the
-    summary still logs the leaderboard and artifacts, and its ``report`` field says why no plots.
-    """
-    try:
-        from hpo.search.results.report import build_report
-    except ImportError as exc:
-        return {}, f"plots not logged: the report module is not available ({exc})"
-    try:
-        paths = build_report(sweep_dir)
-    except Exception as exc:  # a broken plot must not lose the leaderboard and the artifacts
-        return {}, f"plots not logged: the report failed ({type(exc).__name__}: {exc})"
-    plots = sum(1 for p in paths.values() if Path(p).suffix == ".png")
-    return dict(paths), f"{plots} plots logged from {paths.get('html', sweep_dir / 'report')}"
+
+def report_note(report: BuiltReport | None) -> str:
+    """A sentence for the summary's ``report`` field: how many plots were logged from where, or why none."""
+    if report is None:
+        return "plots not logged: no report was built"
+    if report.failure is not None:
+        return f"plots not logged: the report failed ({report.failure})"
+    plots = sum(1 for p in report.paths.values() if Path(p).suffix == ".png")
+    return f"{plots} plots logged from {report.paths.get('html')}"
 
 
 def trial_run_links(cfg: dict[str, Any], sweep_dir: Path, summary: ExportSummary) -> list[dict[str, Any]]:
@@ -76,28 +84,30 @@ def trial_run_links(cfg: dict[str, Any], sweep_dir: Path, summary: ExportSummary
     return links
 
 
-def log_sweep_summary(summary: ExportSummary) -> SummaryRun | None:
+def log_sweep_summary(results: SweepResults, summary: ExportSummary, report: BuiltReport | None = None) -> SummaryRun | None:
     """Log the sweep-summary run of an exported sweep; None when the sweep has no W&B logger.
+
+    Args:
+        results: the sweep's results, as the end of the sweep read them.
+        summary: what export wrote from them (the leaderboard, ``best/``).
+        report: the report built from them, whose plots and page the run shows; None: no plots.
 
     Uses the sweep's project, entity and group (``WANDB_PROJECT``/``WANDB_ENTITY`` first) and
     mode (online with ``WANDB_API_KEY``, else offline). The API key is read by wandb from the
     environment and never passed to or written by this module.
     """
-    sweep_dir = summary.sweep_dir
-    cfg = load_sweep_config(sweep_dir)
-    if cfg["logger"]["name"] != "wandb":
+    sweep_dir, cfg, metric = results.sweep_dir, results.config, results.metric
+    dest = summary_destination(cfg)
+    if dest is None:
         return None
-    dest = wandb_destination(cfg["logger"])
-    if dest["mode"] == "disabled":
-        return None
+    # wandb: seconds to import, and only a sweep that logs to W&B needs it
     import wandb
 
-    metric = cfg["sweep"]["metric"]
     links = trial_run_links(cfg, sweep_dir, summary)
-    plots, note = report_plots(sweep_dir)
+    note = report_note(report)
     run_id = summary_run_id(dest["group"], sweep_dir)
     config = {
-        "sweep_dir": str(sweep_dir), "metric": metric, "mode": cfg["sweep"]["mode"],
+        "sweep_dir": str(sweep_dir), "metric": metric, "mode": results.mode,
         "best_trial_id": summary.best.trial_id if summary.best else None,
         "trial_runs": links, "sweep_config": cfg,
     }
@@ -106,26 +116,31 @@ def log_sweep_summary(summary: ExportSummary) -> SummaryRun | None:
         id=run_id, name=f"{dest['group']}-summary", job_type=JOB_TYPE, config=config,
         resume="allow" if dest["mode"] == "online" else None,
     ) as run:
-        run.log({"leaderboard": leaderboard_table(summary, links, metric), **plot_media(plots)})
+        run.log({"leaderboard": leaderboard_table(summary, links, metric), **plot_media(report.paths if report else {})})
         if summary.best_dir is not None:
             log_best_artifacts(run, summary.best_dir, dest["group"])
-        best = summary.best
-        run.summary.update({
-            "trials": len(summary.records),
-            "best/trial_id": best.trial_id if best else None,
-            f"best/{metric}": _scalar(best.best[metric]) if best else None,
-            "best/run": next((link for link in links if best and link["trial_id"] == best.trial_id), None),
-            "trial_runs": [link["path"] or link["local_dir"] or link["run_id"] for link in links],
-            "report": note,
-        })
+        run.summary.update(summary_fields(summary, links, metric, note))
         path = None if dest["mode"] != "online" else "/".join(p for p in (run.entity, run.project, run.id) if p)
         local_dir = Path(run.dir).parent
     return SummaryRun(run_id, local_dir, path, note)
 
 
+def summary_fields(summary: ExportSummary, links: list[dict[str, Any]], metric: str, note: str) -> dict[str, Any]:
+    """The run summary: how many trials, the winner and its run, every trial run, and what the report logged."""
+    best = summary.best
+    return {
+        "trials": len(summary.records),
+        "best/trial_id": best.trial_id if best else None,
+        f"best/{metric}": _scalar(best.best[metric]) if best else None,
+        "best/run": next((link for link in links if best and link["trial_id"] == best.trial_id), None),
+        "trial_runs": [link["path"] or link["local_dir"] or link["run_id"] for link in links],
+        "report": note,
+    }
+
+
 def leaderboard_table(summary: ExportSummary, links: list[dict[str, Any]], metric: str) -> Any:
     """The leaderboard rows as a ``wandb.Table``, with each trial's W&B run beside it."""
-    import wandb
+    import wandb  # only a sweep that logs to W&B gets here (see log_sweep_summary)
 
     rows = leaderboard_rows(summary.records, metric)
     for row, link in zip(rows, links, strict=True):
@@ -137,7 +152,7 @@ def leaderboard_table(summary: ExportSummary, links: list[dict[str, Any]], metri
 
 def plot_media(plots: dict[str, Path]) -> dict[str, Any]:
     """``report/<section>`` images, and the whole report as ``report/html``."""
-    import wandb
+    import wandb  # only a sweep that logs to W&B gets here (see log_sweep_summary)
 
     media: dict[str, Any] = {}
     for name, path in plots.items():
@@ -152,15 +167,15 @@ def plot_media(plots: dict[str, Path]) -> dict[str, Any]:
 def log_best_artifacts(run: Any, best_dir: Path, group: str) -> None:
     """The winner's config (``config``: config.yaml, metrics.yaml, manifest.json) and its best
     checkpoint (``model``: the ``from_pretrained`` folder, without optimizer state)."""
-    import wandb
+    import wandb  # only a sweep that logs to W&B gets here (see log_sweep_summary)
 
     manifest = read_manifest(best_dir) if (best_dir / MANIFEST_FILE).is_file() else {}
     config = wandb.Artifact(artifact_name(group, "best-config"), type="config", metadata=manifest)
-    for name in ("config.yaml", "metrics.yaml", MANIFEST_FILE):
+    for name in (CONFIG_FILE, METRICS_YAML, MANIFEST_FILE):
         if (best_dir / name).is_file():
             config.add_file(str(best_dir / name))
     run.log_artifact(config)
-    checkpoint = best_dir / "checkpoint"
+    checkpoint = best_dir / EXPORT_CHECKPOINT_DIR
     if checkpoint.is_dir():
         model = wandb.Artifact(artifact_name(group, "best-model"), type="model", metadata=manifest)
         for file in sorted(checkpoint.iterdir()):
