@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from hpo.layout import experiment_dirs
-from hpo.search.results.export import collect_trials, evaluated_history, export
+from hpo.search.results.export import export
+from hpo.search.results.records import collect_trials, evaluated_history
 from hpo.search.run.resume import extend
 from hpo.search.run.sweep import prepare, run
 from tests.conftest import TINY_SST2
@@ -40,7 +41,7 @@ def test_injected_failures_are_recorded_with_their_reason(ray_session, out_dir: 
         reason = REASONS[record.params["trainer.inject_fault"]]
         assert record.status == "failed" and reason in record.error and "step 2" in record.error
         text = (record.path / "error.txt").read_text()  # the full traceback is kept beside the trial
-        assert reason in text and "trainers/loop.py" in text
+        assert reason in text and "trainers/engine/" in text  # raised where the training step runs
     assert summary.best is None and not (out_dir / "best").exists()
     assert "TrialOutOfMemoryError" in (out_dir / "leaderboard.csv").read_text()
 

@@ -16,6 +16,7 @@ from ray import tune
 
 from hpo.errors import ConfigError
 from hpo.layout import TRIALS_DIR, experiment_dirs, experiment_name, load_sweep_config
+from hpo.legacy_names import accept_legacy_names
 from hpo.search.run.callbacks import ProgressCallback
 from hpo.search.run.storage import mirror_experiments, run_storage
 from hpo.search.run.sweep import (
@@ -42,6 +43,7 @@ def resume(sweep_dir: str | Path, verbose: bool = True) -> Path:
     if not dirs or not tune.Tuner.can_restore(path, storage_filesystem=filesystem):
         raise ConfigError("sweep_dir", "nothing to resume: no Ray Tune experiment state in this folder", value=str(sweep_dir))
     init_ray(cfg)
+    accept_legacy_names()  # the experiment state of a folder written before hpo's packages moved
     tuner = tune.Tuner.restore(
         path,
         storage_filesystem=filesystem,

@@ -16,12 +16,13 @@ from ray import tune
 from ray.tune.execution.experiment_state import _ExperimentCheckpointManager as Manager
 
 from hpo.errors import ConfigError
-from hpo.layout import CONFIG_FILE, TRIALS_DIR
+from hpo.layout import CONFIG_FILE, TRIALS_DIR, trial_name
 from hpo.search.algorithms.schedulers import build_scheduler
 from hpo.search.algorithms.searchers import SearchPlan, build_search
 from hpo.search.algorithms.space import Param
+from hpo.search.config.checks import check, check_lr_scheduler
 from hpo.search.config.compose import compose_config
-from hpo.search.config.schema import check, check_lr_scheduler, resolve
+from hpo.search.config.schema import resolve
 from hpo.search.run.callbacks import ProgressCallback, build_logger_callbacks
 from hpo.search.run.longest_trial import CountTrainRows, longest_trial_evaluations
 from hpo.search.run.storage import mirror_experiments, open_storage, run_storage
@@ -260,8 +261,3 @@ def check_cluster_resources(cfg: dict[str, Any]) -> None:
                 + (f"; {workers_per_trial(cfg)} workers per trial" if workers_per_trial(cfg) > 1 else ""),
                 value=wanted,
             )
-
-
-def trial_name(trial: Any) -> str:
-    """Short, stable names: the W&B run, the trial folder and the leaderboard all use them."""
-    return f"trial_{trial.trial_id}"
