@@ -49,12 +49,12 @@ def test_injected_failures_are_recorded_with_their_reason(ray_session, out_dir: 
 def test_failed_trials_are_retried_from_their_checkpoint(ray_session, out_dir: Path) -> None:
     # 6 steps per epoch: the fault at step 8 comes after the first checkpoint, so the retry resumes past it
     prepared = prepare("demo", [
-        *SMALL, *REUSE, "searcher=random", "sweep.num_trials=2", "trainer.epochs=2", "sweep.max_failures=1",
+        *SMALL, *REUSE, "searcher=random", "sweep.num_trials=1", "trainer.epochs=2", "sweep.max_failures=1",
         "search_space.trainer.batch_size.values=[16]",
         "trainer.inject_fault=exception", "trainer.inject_fault_at_step=8", f"sweep.output_dir={out_dir}",
     ])
     summary = export(run(prepared, verbose=False))
-    assert [r.status for r in summary.records] == ["finished", "finished"]
+    assert [r.status for r in summary.records] == ["finished"]
     for record in summary.records:
         steps = [json.loads(line)["step"] for line in (record.path / "result.json").read_text().splitlines()]
         assert steps == [6, 12]  # epoch 1 before the fault, epoch 2 after the retry, no epoch twice
@@ -75,20 +75,20 @@ def _wait_for_lines(proc: subprocess.Popen, pattern: str, count: int) -> list[st
 
 def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
-    num_trials = 6
+    num_trials = 4
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [HPO, "sweep", *SMALL, *REUSE, "search_space.trainer.batch_size.values=[16]", "searcher=optuna", "searcher.n_startup_trials=2", f"sweep.num_trials={num_trials}",
-         "trainer.epochs=3", f"sweep.output_dir={out}"],
+         "trainer.epochs=2", f"sweep.output_dir={out}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
     )
     try:
-        _wait_for_lines(proc, r"\] \w+ finished\s+\|", 2)
+        _wait_for_lines(proc, r"\] \w+ finished\s+\|", 1)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
         proc.wait()
     before = {r.trial_id: r for r in collect_trials(out, "eval/accuracy", "max")}
-    # killed partway: two trials had finished, the saved state (at most a second behind) is not complete
+    # killed partway: a trial had finished, the saved state (at most a second behind) is not complete
     assert sum(r.status == "finished" for r in before.values()) < num_trials
 
     done = subprocess.run([HPO, "resume", str(out)], capture_output=True, text=True, env=env, timeout=600)
@@ -100,7 +100,7 @@ def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path: Path) 
     assert len(set(params)) == num_trials  # no configuration sampled twice
     for record in after:
         steps = [json.loads(line)["step"] for line in (record.path / "result.json").read_text().splitlines()]
-        assert steps == sorted(set(steps)) and steps[-1] == 18, (record.trial_id, steps)  # no evaluation repeated
+        assert steps == sorted(set(steps)) and steps[-1] == 12, (record.trial_id, steps)  # no evaluation repeated
         if record.trial_id in before and before[record.trial_id].status == "finished":
             kept = before[record.trial_id].best  # kept, not rerun
             assert (record.best["eval/accuracy"], record.best["timestamp"]) == (kept["eval/accuracy"], kept["timestamp"])
@@ -108,13 +108,13 @@ def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path: Path) 
 
 
 def test_extend_adds_trials_and_warm_starts_optuna(ray_session, out_dir: Path) -> None:
-    prepared = prepare("demo", [*SMALL, *REUSE, "searcher=optuna", "sweep.num_trials=3", "trainer.epochs=1", f"sweep.output_dir={out_dir}"])
+    prepared = prepare("demo", [*SMALL, *REUSE, "searcher=optuna", "sweep.num_trials=2", "trainer.epochs=1", f"sweep.output_dir={out_dir}"])
     run(prepared, verbose=False)
     first = collect_trials(out_dir, "eval/accuracy", "max")
-    extend(out_dir, trials=2, history=evaluated_history(out_dir), verbose=False)
+    extend(out_dir, trials=1, history=evaluated_history(out_dir), verbose=False)
     assert [d.name for d in experiment_dirs(out_dir)] == ["trials", "trials-extend-1"]
     summary = export(out_dir)
-    assert len(summary.records) == 5
+    assert len(summary.records) == 3
     assert {r.trial_id for r in first} < {r.trial_id for r in summary.records}
     searcher_state = next((out_dir / "trials-extend-1").glob("searcher-state-*.pkl"))
     from ray.tune.search import ConcurrencyLimiter
@@ -123,5 +123,5 @@ def test_extend_adds_trials_and_warm_starts_optuna(ray_session, out_dir: Path) -
     restored = ConcurrencyLimiter(OptunaSearch(), max_concurrent=2)
     restored.restore(str(searcher_state))
     study_values = sorted(t.value for t in restored.searcher._ot_study.trials if t.value is not None)
-    assert len(study_values) == 5  # the 3 earlier trials were in the study before the 2 new ones
+    assert len(study_values) == 3  # the 2 earlier trials were in the study before the new one
     assert {round(r.best["eval/accuracy"], 6) for r in first} <= {round(v, 6) for v in study_values}

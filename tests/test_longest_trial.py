@@ -14,12 +14,14 @@ import pytest
 
 from hpo.errors import ConfigError
 from hpo.evaluation_plan import optimizer_steps_per_epoch, planned_evaluations
+from hpo.params import apply_params
 from hpo.search.algorithms.schedulers import build_scheduler
 from hpo.search.algorithms.space import parse_space
 from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import resolve
 from hpo.search.run.longest_trial import longest_trial_evaluations
 from hpo.search.run.sweep import prepare
+from hpo.trainers.runs.fine_tune import fine_tune
 
 TINY_DEMO = ["model=tiny_bert", "logger=none", "trainer.max_seq_length=32", "data.num_train=100", "data.num_eval=20"]
 
@@ -69,3 +71,17 @@ def test_an_explicit_max_t_is_kept_and_checked() -> None:
     assert scheduler._max_t == 6
     with pytest.raises(ConfigError, match="scheduler.max_t"):
         build_scheduler({"name": "asha", "max_t": None, "grace_period": 1, "reduction_factor": 2})
+
+
+def test_the_longest_trial_makes_exactly_max_t_evaluations(tmp_path) -> None:
+    """The longest configuration of the space, trained for real: it evaluates ``max_t`` times, so
+    ASHA neither cuts it short nor waits on a rung it never reaches."""
+    prepared = prepare("demo", [
+        *TINY_DEMO, "scheduler=asha", "trainer.eval_every_steps=3", "search_space.trainer.batch_size.values=[32,64]",
+        "+search_space.trainer.epochs={type: int, low: 1, high: 2}", f"sweep.output_dir={tmp_path}",
+    ])
+    longest = apply_params(prepared.config, {"trainer.batch_size": 32, "trainer.epochs": 2})
+    evaluations: list[dict] = []
+    result = fine_tune(longest, lambda metrics, snapshot: evaluations.append(metrics), num_threads=1)
+    assert len(evaluations) == len(result.history) == prepared.scheduler._max_t == 3  # 4 steps an epoch: 3, 6, 8
+    assert evaluations[-1]["evaluations_planned"] == prepared.scheduler._max_t

@@ -30,7 +30,7 @@ def _asha(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None) -> TrialS
     """``max_t: null`` (the default) takes the longest trial's evaluations and records them in
     ``cfg['max_t']``, so the sweep's saved config says what ASHA ran with."""
     grace, factor = cfg["grace_period"], cfg["reduction_factor"]
-    if cfg.get("max_t") is None:
+    if cfg["max_t"] is None:
         if max_evaluations is None:
             raise ConfigError("scheduler.max_t", "null needs the sweep's data to count the longest trial's evaluations; set a count")
         cfg["max_t"] = max_evaluations()
@@ -58,7 +58,7 @@ def build_scheduler(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None 
     Raises:
         ConfigError: unknown name or impossible settings.
     """
-    name = cfg.get("name")
+    name = cfg["name"]
     if name not in SCHEDULERS:
         raise unknown_name_error("scheduler.name", name, SCHEDULERS)
     return SCHEDULERS[name](cfg, max_evaluations)

@@ -33,26 +33,26 @@ Builder = Callable[[dict[str, Any], list[Param], dict[str, Any]], SearchPlan]
 
 
 def _random(cfg: dict[str, Any], params: list[Param], sweep: dict[str, Any]) -> SearchPlan:
-    alg = BasicVariantGenerator(max_concurrent=cfg.get("max_concurrent") or 0, random_state=sweep["seed"])
+    alg = BasicVariantGenerator(max_concurrent=cfg["max_concurrent"] or 0, random_state=sweep["seed"])
     return SearchPlan(alg, to_ray(params), sweep["num_trials"])
 
 
 def _grid(cfg: dict[str, Any], params: list[Param], sweep: dict[str, Any]) -> SearchPlan:
     # num_samples=1: Ray repeats the whole grid num_samples times.
-    alg = BasicVariantGenerator(max_concurrent=cfg.get("max_concurrent") or 0)
+    alg = BasicVariantGenerator(max_concurrent=cfg["max_concurrent"] or 0)
     return SearchPlan(alg, to_grid(params), 1)
 
 
 def _tpe(cfg: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.TPESampler(n_startup_trials=cfg.get("n_startup_trials", 10), seed=seed)
+    return optuna.samplers.TPESampler(n_startup_trials=cfg["n_startup_trials"], seed=seed)
 
 
 def _gp(cfg: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.GPSampler(n_startup_trials=cfg.get("n_startup_trials", 10), seed=seed)
+    return optuna.samplers.GPSampler(n_startup_trials=cfg["n_startup_trials"], seed=seed)
 
 
 def _cmaes(cfg: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.CmaEsSampler(n_startup_trials=cfg.get("n_startup_trials", 1), seed=seed)
+    return optuna.samplers.CmaEsSampler(n_startup_trials=cfg["n_startup_trials"], seed=seed)
 
 
 def _qmc(cfg: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
@@ -74,7 +74,7 @@ OPTUNA_SAMPLERS: dict[str, Callable[[dict[str, Any], int], optuna.samplers.BaseS
 
 def build_sampler(cfg: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
     """The Optuna sampler named by ``searcher.sampler``."""
-    name = cfg.get("sampler", "tpe")
+    name = cfg["sampler"]
     if name not in OPTUNA_SAMPLERS:
         raise unknown_name_error("searcher.sampler", name, OPTUNA_SAMPLERS)
     return OPTUNA_SAMPLERS[name](cfg, seed)
@@ -122,7 +122,7 @@ def _optuna(cfg: dict[str, Any], params: list[Param], sweep: dict[str, Any]) -> 
         sampler=build_sampler(cfg, sweep["seed"]),
         seed=sweep["seed"],
     )
-    if cfg.get("max_concurrent"):
+    if cfg["max_concurrent"]:
         alg = ConcurrencyLimiter(alg, max_concurrent=cfg["max_concurrent"])
     return SearchPlan(alg, {}, sweep["num_trials"])
 
@@ -136,7 +136,7 @@ def build_search(cfg: dict[str, Any], params: list[Param], sweep: dict[str, Any]
     Raises:
         ConfigError: unknown searcher name or an empty search space.
     """
-    name = cfg.get("name")
+    name = cfg["name"]
     if name not in SEARCHERS:
         raise unknown_name_error("searcher.name", name, SEARCHERS)
     if not params:

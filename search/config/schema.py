@@ -48,7 +48,7 @@ class ModelSchema:
 class CleaningSchema:
     """Text normalisation, filters and deduplication of the training rows, and the leakage count.
 
-    The ``data/clean`` config group names presets of these (``default``: as here; ``off``).
+    The ``data/clean`` config group names presets of these (``default``: as here; ``none``: every step off).
     """
 
     normalize: bool = True  # NFKC unicode, collapsed whitespace, stripped ends

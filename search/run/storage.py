@@ -41,7 +41,7 @@ def open_storage(uri: str) -> tuple[Any, str]:
 
 def run_storage(cfg: dict[str, Any], sweep_dir: Path) -> tuple[str, Any]:
     """``(storage_path, storage_filesystem)`` for ``tune.RunConfig`` and ``Tuner.restore``."""
-    uri = cfg["sweep"].get("storage_path")
+    uri = cfg["sweep"]["storage_path"]
     if not uri:
         return str(sweep_dir), None
     filesystem, path = open_storage(uri)
@@ -54,7 +54,7 @@ def mirror_experiments(cfg: dict[str, Any], sweep_dir: Path, prefix: str) -> lis
     Returns their names (none without a storage path). ``hpo resume`` calls it first, since a
     driver killed mid-sweep never copied anything back.
     """
-    uri = cfg["sweep"].get("storage_path")
+    uri = cfg["sweep"]["storage_path"]
     if not uri:
         return []
     filesystem, path = open_storage(uri)

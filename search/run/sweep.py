@@ -55,11 +55,11 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
     search = build_search(cfg["searcher"], params, cfg["sweep"])
     count_train_rows = check_inputs(cfg)
     scheduler = build_scheduler(cfg["scheduler"], lambda: longest_trial_evaluations(cfg, params, count_train_rows))
-    if cfg["sweep"].get("storage_path"):
+    if cfg["sweep"]["storage_path"]:
         open_storage(cfg["sweep"]["storage_path"])
     sweep_dir = Path(cfg["sweep"]["output_dir"]).expanduser().resolve()
     cfg["sweep"]["output_dir"] = str(sweep_dir)
-    if cfg["logger"].get("group") is None:  # unique per sweep, kept in config.yaml for resumes
+    if cfg["logger"]["group"] is None:  # unique per sweep, kept in config.yaml for resumes
         cfg["logger"]["group"] = f"{cfg['sweep']['name']}-{datetime.now():%Y%m%d-%H%M%S}"
     return PreparedSweep(cfg, params, search, scheduler, sweep_dir)
 
@@ -67,7 +67,7 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
 def check_inputs(cfg: dict[str, Any]) -> CountTrainRows:
     """Load the data and the model's config and tokenizer once, so a bad path fails here.
 
-    The checks that need transformers run here rather than in ``hpo.search.config.schema.check``, so commands
+    The checks that need transformers run here rather than in ``hpo.search.config.checks.check``, so commands
     that only read a config or a sweep folder never pay for importing torch and transformers.
 
     Returns:
@@ -135,14 +135,14 @@ def init_ray(cfg: dict[str, Any]) -> None:
     # so a driver killed at any moment loses at most a second of bookkeeping.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    address = cfg["cluster"].get("address")
+    address = cfg["cluster"]["address"]
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
     if address:
         ray.init(address=address, **kwargs)
     else:
         # address="local": a new Ray instance for this sweep, even where a cluster already runs on
         # this machine (``ray start``), which ray.init() would otherwise join and then refuse num_cpus.
-        ray.init(address="local", num_cpus=cfg["resources"].get("num_cpus"), **kwargs)
+        ray.init(address="local", num_cpus=cfg["resources"]["num_cpus"], **kwargs)
 
 
 def trial_trainable(cfg: dict[str, Any], trainable: Callable[..., None] | None = None) -> Any:
@@ -225,7 +225,7 @@ def quiet_ray_trial_errors() -> None:
 
 def workers_per_trial(cfg: dict[str, Any]) -> int:
     """Ray Train workers per trial (``resources.workers_per_trial``; 1: the trial trains in its own process)."""
-    return int(cfg["resources"].get("workers_per_trial") or 1)
+    return int(cfg["resources"]["workers_per_trial"])
 
 
 def data_parallel_concurrency(cfg: dict[str, Any]) -> int | None:
