@@ -48,16 +48,17 @@ def out_dir(tmp_path: Path) -> Path:
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Under pytest-xdist (``make test`` runs two workers), send each test module to one worker, and
-    the modules that share the session-scoped small sweep (tests/small_sweep.py) to the same one.
+    the modules that share the session-scoped CLI sweep (tests/small_sweep.py) to the same one.
 
-    A module's Ray session and sweep fixtures are module-scoped and the small sweep is built once per
-    process, so splitting them would run them again (about 100 s each on 2 cores).
+    A module's Ray session and sweep fixtures are module-scoped and the shared sweep is built once per
+    process, so splitting them would run them again (the shared sweep takes about 3 minutes on 2 cores).
+    A module shares it when it imports the fixture: ``from tests.small_sweep import ... small_sweep ...``,
+    on one line or in parentheses over several.
     """
     from xdist.scheduler import LoadScopeScheduling
 
     tests_dir = Path(__file__).parent
-    uses = re.compile(r"^from tests\.small_sweep import .*\bsmall_sweep\b", re.MULTILINE)
-    sharing = {p.name for p in tests_dir.glob("test_*.py") if uses.search(p.read_text())}
+    sharing = {p.name for p in tests_dir.glob("test_*.py") if _imports_small_sweep(p.read_text())}
 
     class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
@@ -65,3 +66,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
             return "small_sweep" if Path(module).name in sharing else module
 
     return ModuleScheduling(config, log)
+
+
+_IMPORT_FROM_SMALL_SWEEP = re.compile(r"^from tests\.small_sweep import (\([^)]*\)|.*)", re.MULTILINE)
+
+
+def _imports_small_sweep(source: str) -> bool:
+    """Whether a test module's source imports the ``small_sweep`` fixture from tests/small_sweep.py."""
+    return any(re.search(r"\bsmall_sweep\b", m.group(1)) for m in _IMPORT_FROM_SMALL_SWEEP.finditer(source))

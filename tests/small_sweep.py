@@ -1,15 +1,30 @@
-"""One small finished sweep, shared by the export, ensemble, W&B-summary and end-of-sweep (``_finish``) tests.
+"""The one CLI sweep of the test session, shared by every test that only needs a finished sweep to read.
 
 ``hpo sweep`` runs once per test session in a subprocess (its own Ray instance, so the
-module-scoped ``ray_session`` of other test modules is unaffected): tiny BERT on an SST-2 slice,
-random search, every trial run to the end with a checkpoint, W&B offline, and a fake
-``WANDB_API_KEY`` in the environment that must never reach a file. Import the fixture into a
-test module with ``from tests.small_sweep import small_sweep  # noqa: F401``.
+module-scoped ``ray_session`` of other test modules is unaffected), the way a user runs it: the
+randomly initialised tiny BERT on an SST-2 slice, Optuna TPE (random until 4 trials ended), ASHA
+stopping after 2 epochs the trials not in the top third so far, W&B offline with a fake
+``WANDB_API_KEY`` in the environment that must never reach a file, workers reused between trials,
+6 trials of up to 3 epochs with learning rates from 1e-4 to 1e-2 so that the trials differ. Each
+trial, stopped or finished, keeps the checkpoint of its best evaluation; at its end the sweep wrote
+the leaderboard, ``best/``, the report and the W&B summary run.
+
+The sweep ranks by ``eval/loss`` (min): in its first epochs the tiny BERT predicts the majority
+class on most trials, so their accuracies tie (0.525), ASHA stops no trial on a tie and the
+report's importance has nothing to rank; the loss never ties.
+
+Its readers: tests/test_sweep_cli_e2e.py, test_report.py, test_export_manifest.py,
+test_wandb_summary.py, test_ensemble.py and test_sweep_finish.py. Import the fixture into a test
+module with ``from tests.small_sweep import small_sweep  # noqa: F401`` (tests/conftest.py keeps the
+modules with that line on one pytest-xdist worker, so the sweep runs once). A test that writes into
+a sweep folder (``hpo export``, ``hpo ensemble``, ...) works on ``copy_sweep(...)``, never on
+``small_sweep.sweep_dir`` itself, which the other modules read.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,8 +35,10 @@ import pytest
 from tests.conftest import TINY_SST2
 
 HPO = str(Path(sys.executable).parent / "hpo")
-NUM_TRIALS = 3
-EPOCHS = 2
+NUM_TRIALS = 6
+EPOCHS = 3
+METRIC, MODE = "eval/loss", "min"
+EVAL_ROWS = 160  # TINY_SST2's data.max_eval_samples
 FAKE_API_KEY = "hpo-test-fake-wandb-key-0123456789abcdef0123"
 
 
@@ -49,6 +66,18 @@ def wandb_env(wandb_home: Path) -> dict[str, str]:
     return env
 
 
+def copy_sweep(sweep: SmallSweep, dest: Path, ignore: tuple[str, ...] = ()) -> Path:
+    """A copy of the shared sweep folder at ``dest`` (without the top-level entries named in
+    ``ignore``), for a test that rewrites or adds files."""
+    top = sweep.sweep_dir
+
+    def skip(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if n in ignore] if Path(folder) == top else []
+
+    shutil.copytree(top, dest, ignore=skip)
+    return dest
+
+
 @pytest.fixture(scope="session")
 def small_sweep(tmp_path_factory: pytest.TempPathFactory) -> SmallSweep:
     global _SWEEP
@@ -57,8 +86,16 @@ def small_sweep(tmp_path_factory: pytest.TempPathFactory) -> SmallSweep:
         out, home = root / "sweep", root / "wandb-home"
         args = [
             HPO, "sweep", *TINY_SST2,
-            "data.max_train_samples=320", "data.max_eval_samples=96",
-            "searcher=random", "scheduler=fifo", "logger=wandb", "resources.reuse_workers=true",
+            f"sweep.metric={METRIC}", f"sweep.mode={MODE}",
+            # TPE samples at random until 4 trials have ended: with 2 trials at a time, trials 1 to 5. Its random
+            # draws are seeded (sweep.seed), so the 5th is the same slow learner each time (lr 1.7e-4, batch 32)
+            # and reaches the ASHA rung behind trials that learn, which stops it; trial 6 is TPE's.
+            "searcher=optuna", "searcher.n_startup_trials=4", "logger=wandb",
+            # one ASHA rung, after 2 of the 3 epochs: the tiny BERT starts learning in its second epoch, so a
+            # decision after the first would be a coin toss among losses that differ by 1e-4; a trial goes on
+            # only in the top third so far (the first to get there always does, so some trial finishes)
+            "scheduler=asha", "scheduler.grace_period=2", "scheduler.reduction_factor=3",
+            "resources.reuse_workers=true",  # fresh worker processes are covered by test_memory_e2e
             f"sweep.num_trials={NUM_TRIALS}", f"trainer.epochs={EPOCHS}",
             "search_space.trainer.learning_rate.low=1e-4", "search_space.trainer.learning_rate.high=1e-2",
             f"sweep.output_dir={out}",

@@ -14,13 +14,13 @@ from hpo.search.cli import main
 from hpo.search.results.ensemble import ensemble_checkpoints
 from hpo.search.results.records import collect_trials
 from hpo.trainers.evaluation.evaluate import load_predictions
-from tests.small_sweep import NUM_TRIALS, small_sweep  # noqa: F401
+from tests.small_sweep import METRIC, MODE, NUM_TRIALS, copy_sweep, small_sweep  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
 
 def ranked_checkpoints(sweep_dir) -> list:
-    return [r.checkpoint for r in collect_trials(sweep_dir, "eval/accuracy", "max") if r.checkpoint is not None]
+    return [r.checkpoint for r in collect_trials(sweep_dir, METRIC, MODE) if r.checkpoint is not None]
 
 
 @pytest.mark.parametrize("k", [2, 3])
@@ -36,8 +36,8 @@ def test_k_identical_members_equal_the_single_model(small_sweep, k: int) -> None
     assert single["eval/loss"] == pytest.approx(saved["eval/loss"], abs=1e-4)
 
 
-def test_different_members_match_a_hand_computation_from_their_probabilities(small_sweep, capsys) -> None:  # noqa: F811
-    out = small_sweep.sweep_dir
+def test_different_members_match_a_hand_computation_from_their_probabilities(small_sweep, tmp_path, capsys) -> None:  # noqa: F811
+    out = copy_sweep(small_sweep, tmp_path / "sweep")  # hpo ensemble writes ensemble.json and .md into the sweep folder
     assert main(["ensemble", str(out), "--top-k", "2"]) == 0
     printed = capsys.readouterr().out
     result = json.loads((out / "ensemble.json").read_text())
@@ -54,9 +54,13 @@ def test_different_members_match_a_hand_computation_from_their_probabilities(sma
     assert result["ensemble"]["eval/loss"] == pytest.approx(loss, rel=1e-9)
     best_saved = json.loads((ranked_checkpoints(out)[0] / "hpo_checkpoint.json").read_text())["metrics"]
     assert result["best_single"]["eval/accuracy"] == pytest.approx(best_saved["eval/accuracy"])
-    assert result["gain"] == pytest.approx(result["ensemble"]["eval/accuracy"] - result["best_single"]["eval/accuracy"])
+    assert result["best_single"][METRIC] == pytest.approx(best_saved[METRIC], abs=1e-4)
+    assert result["metric"] == METRIC and result["mode"] == MODE
+    sign = 1 if MODE == "max" else -1  # the gain is positive when the ensemble beats the best single model
+    assert result["gain"] == pytest.approx(sign * (result["ensemble"][METRIC] - result["best_single"][METRIC]))
     markdown = (out / "ensemble.md").read_text()
-    assert "| eval/accuracy |" in markdown and "ensemble of 2" in markdown and "best single" in markdown
+    assert f"| {METRIC} |" in markdown and "| eval/accuracy |" in markdown
+    assert "ensemble of 2" in markdown and "best single" in markdown
     assert "# Top-2 ensemble" in printed
 
 

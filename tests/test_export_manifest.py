@@ -15,7 +15,7 @@ from hpo.search.cli import main
 from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import resolve
 from hpo.search.results.manifest import config_hash, read_manifest
-from tests.small_sweep import NUM_TRIALS, small_sweep  # noqa: F401
+from tests.small_sweep import METRIC, MODE, NUM_TRIALS, copy_sweep, small_sweep  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -29,9 +29,9 @@ def test_best_manifest_names_metric_trial_epoch_hash_versions_and_wandb_run(smal
     out = small_sweep.sweep_dir
     manifest = read_manifest(out / "best")
     best = leaderboard(out)[0]
-    assert manifest["metric"] == "eval/accuracy" and manifest["mode"] == "max" and manifest["rank"] == 1
+    assert manifest["metric"] == METRIC and manifest["mode"] == MODE and manifest["rank"] == 1
     assert manifest["trial_id"] == best["trial"]
-    assert manifest["value"] == pytest.approx(float(best["best eval/accuracy"]))
+    assert manifest["value"] == pytest.approx(float(best[f"best {METRIC}"]))
     assert manifest["epoch"] == pytest.approx(float(best["best epoch"]))
     assert manifest["checkpoint"] == str(out / "best" / "checkpoint")
     for name in ("torch", "transformers", "ray", "optuna", "datasets", "evaluate", "wandb", "hydra-core"):
@@ -54,13 +54,14 @@ def test_config_hash_is_the_sha256_of_the_canonical_resolved_config(small_sweep)
     assert config_hash(resolve(compose_config(str(best / "config.yaml")))) == config_hash(exported)
 
 
-def test_export_top_k_writes_bundles_ranked_by_best_evaluation(small_sweep, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
-    out = small_sweep.sweep_dir
+def test_export_top_k_writes_bundles_ranked_by_best_evaluation(small_sweep, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    out = copy_sweep(small_sweep, tmp_path / "sweep")  # export rewrites the leaderboard and best/: not the shared sweep's
     assert main(["export", str(out), "--top-k", str(NUM_TRIALS)]) == 0
     printed = capsys.readouterr().out
     rows = leaderboard(out)
     dirs = sorted((out / "top").iterdir(), key=lambda p: int(p.name.split("-")[1]))
     assert [d.name for d in dirs] == [f"rank-{n}-{row['trial']}" for n, row in enumerate(rows, start=1)]
+    assert len(dirs) == NUM_TRIALS  # stopped trials too: each kept the checkpoint of its best evaluation
     values = []
     for n, directory in enumerate(dirs, start=1):
         assert f"Top: {directory}" in printed
@@ -68,11 +69,13 @@ def test_export_top_k_writes_bundles_ranked_by_best_evaluation(small_sweep, caps
         assert manifest["rank"] == n and manifest["checkpoint"] == str(directory / "checkpoint")
         saved = json.loads((directory / "checkpoint" / "hpo_checkpoint.json").read_text())["metrics"]
         # The bundle's checkpoint is its trial's best evaluation, not its last.
-        assert saved["eval/accuracy"] == pytest.approx(manifest["value"])
+        assert saved[METRIC] == pytest.approx(manifest["value"])
+        assert manifest["value"] == pytest.approx(float(rows[n - 1][f"best {METRIC}"]))
+        assert saved["epoch"] == pytest.approx(float(rows[n - 1]["best epoch"]))
         config = yaml.safe_load((directory / "config.yaml").read_text())
         assert config["trainer"]["learning_rate"] == pytest.approx(float(rows[n - 1]["trainer.learning_rate"]))
         values.append(manifest["value"])
-    assert values == sorted(values, reverse=True)
+    assert values == sorted(values, reverse=MODE == "max")
     assert read_manifest(dirs[0])["config_hash"] == read_manifest(out / "best")["config_hash"]
 
 

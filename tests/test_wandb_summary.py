@@ -10,7 +10,7 @@ import yaml
 from hpo.search.results.report import try_build_report
 from hpo.search.results.wandb_summary import JOB_TYPE, report_note
 from tests.helpers.wandb_offline import read_offline_runs
-from tests.small_sweep import FAKE_API_KEY, NUM_TRIALS, small_sweep  # noqa: F401
+from tests.small_sweep import FAKE_API_KEY, METRIC, NUM_TRIALS, small_sweep  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +40,10 @@ def test_leaderboard_table_has_one_row_per_trial_in_rank_order(small_sweep) -> N
     assert len(table["data"]) == NUM_TRIALS
     columns = table["columns"]
     assert [dict(zip(columns, row, strict=True))["trial"] for row in table["data"]] == [r["trial"] for r in rows]
-    values = [row[columns.index("best eval/accuracy")] for row in table["data"]]
-    assert values == pytest.approx([float(r["best eval/accuracy"]) for r in rows])
+    values = [row[columns.index(f"best {METRIC}")] for row in table["data"]]
+    assert values == pytest.approx([float(r[f"best {METRIC}"]) for r in rows])
+    statuses = [row[columns.index("status")] for row in table["data"]]
+    assert statuses == [r["status"] for r in rows] and "stopped" in statuses  # ASHA's stopped trials are listed too
     assert [row[columns.index("wandb run")] for row in table["data"]] == [r["trial"] for r in rows]  # offline: the run id
 
 
@@ -55,7 +57,7 @@ def test_best_config_and_model_are_artifacts(small_sweep) -> None:  # noqa: F811
     assert set(artifacts["config"].files) == {"config.yaml", "metrics.yaml", "manifest.json"}
     assert {"config.json", "model.safetensors", "eval_predictions.json"} <= set(artifacts["model"].files)
     assert "training_state.pt" not in artifacts["model"].files
-    assert artifacts["model"].metadata["trial_id"] == best and artifacts["model"].metadata["metric"] == "eval/accuracy"
+    assert artifacts["model"].metadata["trial_id"] == best and artifacts["model"].metadata["metric"] == METRIC
 
 
 def test_summary_links_the_trial_runs_and_each_trial_run_names_its_trial(small_sweep) -> None:  # noqa: F811
