@@ -14,8 +14,13 @@ def optimizer_steps_per_epoch(train_rows: int, batch_size: int, accumulate: int,
     """Optimizer steps in one epoch: batches (dealt out to ``world_size`` data-parallel ranks, the
     last round padded) grouped ``accumulate`` at a time, the last group possibly short."""
     batches = math.ceil(train_rows / batch_size)
-    per_rank = math.ceil(batches / world_size)
-    return math.ceil(per_rank / max(1, accumulate))
+    return steps_for_batches(math.ceil(batches / world_size), accumulate)
+
+
+def steps_for_batches(batches: int, accumulate: int) -> int:
+    """Optimizer steps over ``batches`` micro-batches taken ``accumulate`` at a time (the loop, which
+    knows its loader's length, counts with this too)."""
+    return math.ceil(batches / max(1, accumulate))
 
 
 def planned_evaluations(steps_per_epoch: int, epochs: int, eval_every_steps: int | None) -> int:

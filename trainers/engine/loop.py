@@ -15,7 +15,6 @@ fold of a cross-validation or one rank of a data-parallel trial is decided by th
 
 from __future__ import annotations
 
-import math
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,6 +24,7 @@ from torch.utils.data import DataLoader, Sampler
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from hpo.evaluation_plan import steps_for_batches
 from hpo.trainers.data.loading import LabelledSplits
 from hpo.trainers.engine.checkpoint import ResumeState, Snapshot
 from hpo.trainers.engine.engine import Engine, precision_context
@@ -66,7 +66,7 @@ class Run:
     @property
     def steps_per_epoch(self) -> int:
         """Optimizer steps per epoch (the epoch's last accumulation group may be short)."""
-        return math.ceil(len(self.loader) / self.engine.accumulate)
+        return self.evaluations.steps_per_epoch
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The task's training loss of one batch: what the engine propagates."""
@@ -123,7 +123,7 @@ def build_run(
         forward_model = distributed.wrap(forward_model)
     collate = task.collator(tokenizer)
     loader, generator = _train_loader(data, collate, trainer, distributed)
-    steps_per_epoch = math.ceil(len(loader) / trainer["gradient_accumulation_steps"])
+    steps_per_epoch = steps_for_batches(len(loader), trainer["gradient_accumulation_steps"])
     total_steps = steps_per_epoch * trainer["epochs"]
     engine = Engine.create(model, forward_model, trainer, total_steps, device, precision)
     evaluations = Evaluations(cfg, steps_per_epoch, total_steps, {**data.report, **adapt_metrics})

@@ -89,7 +89,7 @@ def cross_validate(
     folds = fold_indices(splits, k, stratify=task.labels == "classes", seed=trainer["seed"])
     saved = resume.training_state if resume is not None else TrainingState()
     done: list[dict[str, float]] = list(saved.cv_folds or [])
-    result = FineTuneResult(history=list(saved.history))
+    result = FineTuneResult(history=list(saved.history), best=saved.best)  # as a plain run resumes its best
     for index in range(len(done), k):
         train_rows, held_out = folds[index]
         fold = LabelledSplits(splits.train.select(train_rows), splits.train.select(held_out), splits.label_names, splits.report)
