@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -60,13 +61,33 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     tests_dir = Path(__file__).parent
     sharing = {p.name for p in tests_dir.glob("test_*.py") if _imports_small_sweep(p.read_text())}
 
+    seconds = json.loads(DURATIONS_FILE.read_text()) if DURATIONS_FILE.is_file() else {}
+
     class ModuleScheduling(LoadScopeScheduling):
+        """Scopes go out longest first (as last measured), so no long module starts last and runs alone."""
+
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return "small_sweep" if Path(module).name in sharing else module
+            return "small_sweep" if Path(module).name in sharing else Path(module).name
 
+        def schedule(self) -> None:
+            if self.collection is None:  # the first call: order every worker's (identical) collection
+                def cost(nodeid: str) -> float:
+                    return -seconds.get(self._split_scope(nodeid), UNMEASURED_SECONDS)
+
+                for node, collection in self.registered_collections.items():
+                    self.registered_collections[node] = sorted(collection, key=cost)
+            super().schedule()
+
+    config.option.loadscopereorder = False  # keep the order above, not xdist's order by test count
     return ModuleScheduling(config, log)
 
+
+# Seconds each scheduling scope took in the last measured `make test` (tests/module_durations.json,
+# written by `python -m tests.module_durations <pytest --durations=0 log>`); a module not in it yet
+# counts as long, so a new end-to-end module is not the one left for last.
+DURATIONS_FILE = Path(__file__).with_name("module_durations.json")
+UNMEASURED_SECONDS = 120.0
 
 _IMPORT_FROM_SMALL_SWEEP = re.compile(r"^from tests\.small_sweep import (\([^)]*\)|.*)", re.MULTILINE)
 
