@@ -18,6 +18,7 @@ one reader behind. Pure path arithmetic and a YAML read; it imports nothing of h
       ensemble.json, .md          ``hpo ensemble``
       report/report.html          ``hpo report`` (and at the end of a W&B sweep), with one <section>.png each
       wandb/                      W&B's own run folders (WANDB_DIR)
+      budget.json                 with ``sweep.budget``: the limits, what the last run spent, what stopped it
 
     a checkpoint: save_pretrained files, hpo_checkpoint.json (metrics + config),
     eval_predictions.json, eval_report.json, training_state.pt (trials only), cv_folds.json (k-fold
@@ -47,6 +48,7 @@ ENSEMBLE_MD = "ensemble.md"
 REPORT_DIR = "report"
 REPORT_HTML = "report.html"
 WANDB_DIR = "wandb"
+BUDGET_FILE = "budget.json"
 
 # an exported trial (best/, top/rank-<n>-<id>/)
 EXPORT_CHECKPOINT_DIR = "checkpoint"

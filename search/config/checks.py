@@ -33,7 +33,7 @@ from hpo.options import (
 )
 from hpo.params import get_by_path
 from hpo.search.algorithms.schedulers import SCHEDULERS
-from hpo.search.algorithms.searchers import OPTUNA_SAMPLERS, SEARCHERS
+from hpo.search.algorithms.searchers import OPTUNA_SAMPLERS, REQUIRED_SCHEDULER, SEARCHERS
 from hpo.search.algorithms.space import Param, parse_space
 from hpo.search.config.schema import GROUP_SCHEMAS, schema_field
 from hpo.trainers.data.augmentation_check import check_augment
@@ -80,6 +80,10 @@ def _check_sweep(cfg: dict[str, Any]) -> None:
     if cfg["searcher"]["name"] == "optuna":
         _choice(cfg, "searcher.sampler", OPTUNA_SAMPLERS)
     _choice(cfg, "scheduler.name", SCHEDULERS)
+    needed = REQUIRED_SCHEDULER.get(cfg["searcher"]["name"])
+    if needed is not None and cfg["scheduler"]["name"] != needed:
+        raise ConfigError("scheduler.name", f"searcher={cfg['searcher']['name']} needs scheduler={needed}",
+                          value=cfg["scheduler"]["name"], choices=[needed])
     _choice(cfg, "logger.name", LOGGERS)
     _choice(cfg, "logger.mode", LOGGER_MODES)
     _choice(cfg, "sweep.mode", MODES)
@@ -88,9 +92,22 @@ def _check_sweep(cfg: dict[str, Any]) -> None:
     _at_least(cfg, "resources.cpus_per_trial", 0)
     _at_least(cfg, "resources.gpus_per_trial", 0)
     _at_least(cfg, "resources.workers_per_trial", 1)
+    _check_budget(cfg)
     if cfg["resources"]["workers_per_trial"] > 1 and cfg["trainer"]["cv_folds"]:
         raise ConfigError("resources.workers_per_trial", "data-parallel trials do not run k-fold CV (trainer.cv_folds); use 1",
                           value=cfg["resources"]["workers_per_trial"], choices=[1])
+
+
+def _check_budget(cfg: dict[str, Any]) -> None:
+    """Each set limit of ``sweep.budget`` is positive; a GPU-hour budget needs trials that hold GPUs."""
+    budget = cfg["sweep"]["budget"]
+    for key in ("wall_time_s", "epochs", "gpu_hours", "plateau_trials"):
+        if budget[key] is not None and budget[key] <= 0:
+            raise ConfigError(f"sweep.budget.{key}", "must be > 0 (or null for no limit)", value=budget[key])
+    _at_least(cfg, "sweep.budget.plateau_min_delta", 0)
+    if budget["gpu_hours"] is not None and not cfg["resources"]["gpus_per_trial"]:
+        raise ConfigError("sweep.budget.gpu_hours", "counts GPU time, but resources.gpus_per_trial is 0; "
+                          "use sweep.budget.wall_time_s or sweep.budget.epochs", value=budget["gpu_hours"])
 
 
 def _check_metrics(cfg: dict[str, Any]) -> None:

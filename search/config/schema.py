@@ -197,6 +197,19 @@ class ClusterSchema:
 
 
 @dataclass
+class BudgetSchema:
+    """Limits on the whole sweep (null: off); the first one reached stops every trial.
+    Compute counts what the trials report; the wall time counts this run (sweep, resume or extend)."""
+
+    wall_time_s: float | None = None  # seconds
+    epochs: float | None = None  # training epochs summed over all trials
+    gpu_hours: float | None = None  # trial time x resources.gpus_per_trial, summed over all trials
+    target: float | None = None  # stop once an evaluation reaches this sweep.metric (>= for max, <= for min)
+    plateau_trials: int | None = None  # stop once this many trials in a row ended without improving the best
+    plateau_min_delta: float = 0.0  # by more than this
+
+
+@dataclass
 class SweepSchema:
     name: str = "sweep"
     # The metric and its mode are set here and nowhere else: the searcher, the scheduler,
@@ -211,6 +224,7 @@ class SweepSchema:
     # (s3://bucket/prefix, gs://..., file:///shared/...) or an absolute folder every node can reach;
     # after each run the results are copied back into output_dir for the leaderboard and export.
     storage_path: str | None = None
+    budget: BudgetSchema = field(default_factory=BudgetSchema)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from hpo.layout import (
     top_bundle,
 )
 from hpo.params import apply_params
+from hpo.search.results.budget_record import budget_summary, read_budget_record
 from hpo.search.results.manifest import build_manifest, write_manifest
 from hpo.search.results.records import SweepResults, TrialRecord, as_results
 
@@ -102,8 +103,10 @@ def export(source: SweepResults | str | Path, top_k: int | None = None) -> Expor
             writer.writeheader()
             writer.writerows(rows)
     table = markdown_table(rows)
+    budget = budget_summary(read_budget_record(sweep_dir))
     (sweep_dir / LEADERBOARD_MD).write_text(
-        f"# Leaderboard: {cfg['sweep']['name']}\n\nRanked by each trial's best `{metric}` ({results.mode}).\n\n{table}"
+        f"# Leaderboard: {cfg['sweep']['name']}\n\nRanked by each trial's best `{metric}` ({results.mode}).\n\n"
+        + (f"{budget}\n\n" if budget else "") + table
     )
     best = evaluated[0] if evaluated else None
     best_dir = write_best(sweep_dir, cfg, best) if best else None

@@ -10,6 +10,7 @@ from ray.tune import Callback
 
 from hpo.ranking import is_better
 from hpo.search.config.logger import wandb_destination
+from hpo.search.run.budgets import SweepBudget
 from hpo.trial_status import error_summary, outcome
 
 
@@ -20,17 +21,24 @@ class ProgressCallback(Callback):
     running, finished, stopped early or failed, and what the best result is so far.
     """
 
-    def __init__(self, metric: str, mode: str, out: TextIO = sys.stdout) -> None:
-        self.metric, self.mode, self.out = metric, mode, out
+    def __init__(self, metric: str, mode: str, out: TextIO | None = None, budget: SweepBudget | None = None) -> None:
+        # out=None: sys.stdout as it is when a line is printed (Ray pickles the callbacks with the
+        # Tuner, and a stream other than the current sys.stdout does not pickle)
+        self.metric, self.mode, self._out, self.budget = metric, mode, out, budget
         self.started = time.monotonic()
         self.best: tuple[float, str] | None = None
         self.counts = {"running": 0, "finished": 0, "stopped": 0, "failed": 0}
+
+    @property
+    def out(self) -> TextIO:
+        return self._out or sys.stdout
 
     def _print(self, text: str) -> None:
         elapsed = time.monotonic() - self.started
         best = f"best {self.metric}={self.best[0]:.4f} ({self.best[1]})" if self.best else "best: none yet"
         counts = " ".join(f"{k} {v}" for k, v in self.counts.items())
-        print(f"[{elapsed:6.0f}s] {text:<58} | {counts} | {best}", file=self.out, flush=True)
+        spent = f" | {self.budget.describe()}" if self.budget else ""
+        print(f"[{elapsed:6.0f}s] {text:<58} | {counts} | {best}{spent}", file=self.out, flush=True)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.counts["running"] += 1
@@ -56,6 +64,11 @@ class ProgressCallback(Callback):
         self.counts["failed"] += 1
         self._print(f"{trial.trial_id} failed")
         print(f"         {trial.trial_id}: {error_summary(trial.error_file)}", file=self.out, flush=True)
+
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        if self.budget and self.budget.reason:
+            print(f"Sweep stopped early, {self.budget.reason}", file=self.out, flush=True)
 
 
 def _short(value: Any) -> str:

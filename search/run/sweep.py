@@ -17,12 +17,13 @@ from ray.tune.execution.experiment_state import _ExperimentCheckpointManager as 
 
 from hpo.errors import ConfigError
 from hpo.layout import CONFIG_FILE, TRIALS_DIR, trial_name
-from hpo.search.algorithms.schedulers import build_scheduler
+from hpo.search.algorithms.schedulers import build_scheduler, check_live_trials
 from hpo.search.algorithms.searchers import SearchPlan, build_search
 from hpo.search.algorithms.space import Param
 from hpo.search.config.checks import check, check_lr_scheduler
 from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import resolve
+from hpo.search.run.budgets import SweepBudget, has_budget
 from hpo.search.run.callbacks import ProgressCallback, build_logger_callbacks
 from hpo.search.run.longest_trial import CountTrainRows, longest_trial_evaluations
 from hpo.search.run.storage import mirror_experiments, open_storage, run_storage
@@ -55,6 +56,7 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
     search = build_search(cfg["searcher"], params, cfg["sweep"])
     count_train_rows = check_inputs(cfg)
     scheduler = build_scheduler(cfg["scheduler"], lambda: longest_trial_evaluations(cfg, params, count_train_rows))
+    check_live_trials(cfg["scheduler"], cfg["searcher"]["max_concurrent"])
     if cfg["sweep"]["storage_path"]:
         open_storage(cfg["sweep"]["storage_path"])
     sweep_dir = Path(cfg["sweep"]["output_dir"]).expanduser().resolve()
@@ -183,7 +185,9 @@ def run(
     init_ray(cfg)
     check_cluster_resources(cfg)
     metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
-    callbacks = [ProgressCallback(metric, mode)] if verbose else []
+    budget = sweep_budget(cfg, sweep_dir)
+    callbacks: list[Any] = [budget] if budget else []
+    callbacks += [ProgressCallback(metric, mode, budget=budget)] if verbose else []
     callbacks += build_logger_callbacks(cfg, sweep_dir=str(sweep_dir))
     storage_path, storage_filesystem = run_storage(cfg, sweep_dir)
     tuner = tune.Tuner(
@@ -205,6 +209,7 @@ def run(
             storage_path=storage_path,
             storage_filesystem=storage_filesystem,
             callbacks=callbacks,
+            stop=budget.stopper if budget else None,
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=cfg["sweep"]["max_failures"]),
             checkpoint_config=tune.CheckpointConfig(
@@ -216,6 +221,15 @@ def run(
     tuner.fit()
     mirror_experiments(cfg, sweep_dir, experiment)
     return sweep_dir
+
+
+def sweep_budget(cfg: dict[str, Any], sweep_dir: Path) -> SweepBudget | None:
+    """The sweep-level limits of ``sweep.budget``, or None when none is set."""
+    budget = cfg["sweep"]["budget"]
+    if not has_budget(budget):
+        return None
+    gpus = float(cfg["resources"]["gpus_per_trial"] or 0) * workers_per_trial(cfg)
+    return SweepBudget(budget, cfg["sweep"]["metric"], cfg["sweep"]["mode"], gpus, sweep_dir)
 
 
 def quiet_ray_trial_errors() -> None:
