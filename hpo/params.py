@@ -35,5 +35,13 @@ def apply_params(base: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str
             node = node[part]
         if leaf not in node:
             raise ConfigError(f"search_space.{key}", "no such config key", choices=sorted(node))
-        node[leaf] = value
+        node[leaf] = plain_value(value)
     return tree
+
+
+def plain_value(value: Any) -> Any:
+    """A sampled value as the plain Python type the config holds: searchers built on numpy
+    (ConfigSpace for BOHB, Ray's sampling) hand out ``numpy.int64`` and ``numpy.float64``, which
+    torch's samplers reject as a batch size and YAML cannot write."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and type(value).__module__ == "numpy" else value

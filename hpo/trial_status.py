@@ -11,11 +11,12 @@ def outcome(ray_status: str, last_result: dict[str, Any] | None) -> str:
     driver died; ``hpo resume`` continues it).
 
     Ray marks a scheduler-stopped trial ``done`` too, so the trial's own count of planned
-    evaluations is what tells the two apart.
+    evaluations is what tells the two apart. HyperBand's brackets leave the trials they stopped at
+    a rung, and some that ran to the end, ``PAUSED`` when the sweep ends; they are read the same way.
     """
     if ray_status == "ERROR":
         return "failed"
-    if ray_status != "TERMINATED":
+    if ray_status not in ("TERMINATED", "PAUSED"):
         return "interrupted"
     last = last_result or {}
     planned = last.get("evaluations_planned")

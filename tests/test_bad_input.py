@@ -28,7 +28,9 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     ("overrides", "expected"),
     [
         (["searcher=bayes"], ["searcher/bayes", "grid", "optuna", "random"]),
-        (["scheduler=hyperband"], ["scheduler/hyperband", "asha", "fifo"]),
+        (["scheduler=median"], ["scheduler/median", "asha", "bohb", "fifo", "hyperband"]),
+        (["searcher=bohb"], ["scheduler.name", "searcher=bohb needs scheduler=bohb", "asha"]),
+        (["scheduler=hyperband", "scheduler.max_t=9"], ["searcher.max_concurrent", "brackets of up to 9 trials", "null"]),
         (["model=gpt5"], ["model/gpt5", "minilm", "tiny_bert"]),
         (["data=imdb"], ["data/imdb", "demo", "rte", "sst2"]),
         (["searcher.sampler=annealing"], ["searcher.sampler", "annealing", "tpe", "gp", "cmaes", "qmc"]),

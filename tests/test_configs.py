@@ -23,6 +23,7 @@ REQUIRED = {
     ("data", "tinyshakespeare"): ["trainer=causal_lm", "model=tiny_gpt2", "sweep.metric=eval/perplexity", "sweep.mode=min"],
     ("trainer", "regression"): ["sweep.metric=eval/mse", "sweep.mode=min"],
     ("trainer", "causal_lm"): ["data=tinyshakespeare", "model=tiny_gpt2", "sweep.metric=eval/perplexity", "sweep.mode=min"],
+    ("searcher", "bohb"): ["scheduler=bohb"],  # BOHB runs inside HyperBand's brackets only
 }
 # Sweeps that already use a tiny model keep it; the others get tiny_bert.
 TINY_MODELS = ("tiny_bert", "tiny_gpt2")

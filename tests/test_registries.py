@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB, HyperBandScheduler
 from ray.tune.search import ConcurrencyLimiter
 
 from hpo.errors import ConfigError
@@ -47,13 +47,14 @@ def test_every_optuna_sampler_suggests_within_the_space_and_learns_from_results(
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
 def test_every_scheduler_builds(name: str) -> None:
     scheduler = build_scheduler({"name": name, "max_t": 4, "grace_period": 1, "reduction_factor": 2})
-    assert isinstance(scheduler, ASHAScheduler if name == "asha" else FIFOScheduler)
+    expected = {"asha": ASHAScheduler, "fifo": FIFOScheduler, "hyperband": HyperBandScheduler, "bohb": HyperBandForBOHB}
+    assert type(scheduler) is expected[name]
 
 
 def test_unknown_names_list_the_valid_ones() -> None:
-    with pytest.raises(ConfigError, match=r"searcher.name.*nope.*grid, optuna, random"):
+    with pytest.raises(ConfigError, match=r"searcher.name.*nope.*bohb, grid, optuna, random"):
         build_search({"name": "nope"}, SPACE, SWEEP)
-    with pytest.raises(ConfigError, match=r"scheduler.name.*nope.*asha, fifo"):
+    with pytest.raises(ConfigError, match=r"scheduler.name.*nope.*asha, bohb, fifo, hyperband"):
         build_scheduler({"name": "nope"})
     with pytest.raises(ConfigError, match=r"searcher.sampler.*nope.*cmaes, gp, qmc, random, tpe"):
         build_search({"name": "optuna", "sampler": "nope"}, SPACE, SWEEP)

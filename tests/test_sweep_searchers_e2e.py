@@ -87,3 +87,20 @@ def test_cross_validation_trials_report_each_fold_to_tune(ray_session, out_dir: 
     assert record.status == "finished" and record.evaluations == 2
     assert {"eval/accuracy_std", "cv/fold0/accuracy", "cv/fold1/accuracy"} <= set(record.best)
     assert (out_dir / "best" / "checkpoint" / "cv_folds.json").is_file()
+
+
+@pytest.mark.parametrize(("searcher", "scheduler"), [("random", "hyperband"), ("bohb", "bohb")])
+def test_hyperband_brackets_run_every_planned_trial_and_resume_paused_ones(
+    ray_session, out_dir: Path, searcher: str, scheduler: str,
+) -> None:
+    # ranked by the loss: the tiny BERT's first accuracies tie, and a bracket cannot rank a tie
+    prepared = prepare("demo", [*ONE_EPOCH_SMALL, f"searcher={searcher}", f"scheduler={scheduler}", "sweep.num_trials=6",
+                                "searcher.max_concurrent=null", "trainer.epochs=3", "sweep.metric=eval/loss", "sweep.mode=min", f"sweep.output_dir={out_dir}"])
+    assert prepared.config["scheduler"]["max_t"] == 3  # counted from the longest trial
+    summary = export(run(prepared, verbose=False))
+    assert len(summary.records) == 6 and all(r.status in ("finished", "stopped") for r in summary.records)
+    evaluations = sorted(r.evaluations for r in summary.records)
+    assert evaluations[0] < 3 and evaluations[-1] == 3  # brackets stop some trials early and run others to the end
+    for record in summary.records:  # a paused trial continues from its checkpoint: no step is trained twice
+        steps = list(record.history["step"])
+        assert steps == sorted(set(steps)), (record.trial_id, steps)

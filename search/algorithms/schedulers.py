@@ -6,10 +6,11 @@ sets them once for the searcher and the scheduler alike.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB, HyperBandScheduler, TrialScheduler
 
 from hpo.errors import ConfigError, unknown_name_error
 
@@ -29,6 +30,30 @@ def _fifo(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None) -> TrialS
 def _asha(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None) -> TrialScheduler:
     """``max_t: null`` (the default) takes the longest trial's evaluations and records them in
     ``cfg['max_t']``, so the sweep's saved config says what ASHA ran with."""
+    max_t = _horizon(cfg, max_evaluations)
+    return ASHAScheduler(time_attr=TIME_ATTR, max_t=max_t, grace_period=cfg["grace_period"], reduction_factor=cfg["reduction_factor"])
+
+
+def _hyperband(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None) -> TrialScheduler:
+    """Synchronous HyperBand: brackets that trade many short trials against few long ones. A
+    paused trial continues from its checkpoint (every evaluation saves one). ``grace_period`` is
+    not used: the brackets set each rung."""
+    max_t = _horizon(cfg, max_evaluations)
+    return HyperBandScheduler(time_attr=TIME_ATTR, max_t=max_t, reduction_factor=cfg["reduction_factor"], stop_last_trials=True)
+
+
+def _bohb(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None) -> TrialScheduler:
+    """HyperBand's brackets as BOHB runs them: each bracket waits for its rung before the model proposes more."""
+    max_t = _horizon(cfg, max_evaluations)
+    return HyperBandForBOHB(time_attr=TIME_ATTR, max_t=max_t, reduction_factor=cfg["reduction_factor"], stop_last_trials=True)
+
+
+def _horizon(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None) -> int:
+    """The multi-fidelity schedulers' ``max_t``, checked with the grace period and reduction factor.
+
+    ``max_t: null`` takes the longest trial's evaluations and records them in ``cfg['max_t']``,
+    so the sweep's saved config says what the scheduler ran with.
+    """
     grace, factor = cfg["grace_period"], cfg["reduction_factor"]
     if cfg["max_t"] is None:
         if max_evaluations is None:
@@ -41,10 +66,38 @@ def _asha(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None) -> TrialS
         raise ConfigError("scheduler.max_t", f"must be an integer >= grace_period ({grace})", value=max_t)
     if not (isinstance(factor, (int, float)) and factor > 1):
         raise ConfigError("scheduler.reduction_factor", "must be > 1", value=factor)
-    return ASHAScheduler(time_attr=TIME_ATTR, max_t=max_t, grace_period=grace, reduction_factor=factor)
+    return max_t
 
 
-SCHEDULERS: dict[str, Callable[[dict[str, Any], MaxEvaluations | None], TrialScheduler]] = {"fifo": _fifo, "asha": _asha}
+SCHEDULERS: dict[str, Callable[[dict[str, Any], MaxEvaluations | None], TrialScheduler]] = {
+    "fifo": _fifo,
+    "asha": _asha,
+    "hyperband": _hyperband,
+    "bohb": _bohb,
+}
+
+
+# HyperBand's brackets are synchronous: a bracket's trials wait, paused, until all of them reach its rung.
+SYNCHRONOUS = ("hyperband", "bohb")
+
+
+def check_live_trials(cfg: dict[str, Any], max_concurrent: int | None) -> None:
+    """A synchronous bracket needs all its trials to exist at once: a searcher that caps live trials
+    (paused ones count) below the largest bracket would leave the bracket waiting forever, and Ray
+    then resumes the paused trials unpruned. Call it once ``cfg['max_t']`` is known.
+
+    Raises:
+        ConfigError: naming ``searcher.max_concurrent`` and the bracket size it needs.
+    """
+    if cfg["name"] not in SYNCHRONOUS or max_concurrent is None:
+        return
+    eta = cfg["reduction_factor"]
+    brackets = int(round(math.log(cfg["max_t"]) / math.log(eta))) + 1  # as Ray's HyperBandScheduler counts them
+    largest = math.ceil(eta ** (brackets - 1))
+    if max_concurrent < largest:
+        raise ConfigError("searcher.max_concurrent", f"scheduler={cfg['name']} (max_t {cfg['max_t']}, reduction factor {eta:g}) "
+                          f"fills brackets of up to {largest} trials that wait for each other; set it to at least {largest}, "
+                          "or null (the resources still cap how many run at once)", value=max_concurrent)
 
 
 def build_scheduler(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None = None) -> TrialScheduler:

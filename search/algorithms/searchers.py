@@ -127,7 +127,23 @@ def _optuna(cfg: dict[str, Any], params: list[Param], sweep: dict[str, Any]) -> 
     return SearchPlan(alg, {}, sweep["num_trials"])
 
 
-SEARCHERS: dict[str, Builder] = {"random": _random, "grid": _grid, "optuna": _optuna}
+def _bohb(cfg: dict[str, Any], params: list[Param], sweep: dict[str, Any]) -> SearchPlan:
+    """Ray's TuneBOHB (hpbandster's model); Tune converts the space to ConfigSpace for it."""
+    try:
+        import hpbandster  # noqa: F401  (TuneBOHB only fails later, inside Ray, without it)
+        from ray.tune.search.bohb import TuneBOHB  # needs hpbandster: the bohb extra
+    except ImportError:
+        raise ConfigError("searcher.name", "bohb needs hpbandster and ConfigSpace: pip install 'hpo[bohb]'", value="bohb") from None
+    alg: Searcher = TuneBOHB(seed=sweep["seed"])
+    if cfg["max_concurrent"]:
+        alg = ConcurrencyLimiter(alg, max_concurrent=cfg["max_concurrent"])
+    return SearchPlan(alg, to_ray(params), sweep["num_trials"])
+
+
+SEARCHERS: dict[str, Builder] = {"random": _random, "grid": _grid, "optuna": _optuna, "bohb": _bohb}
+
+# Searchers that only work beside one scheduler: BOHB's model expects HyperBand's brackets.
+REQUIRED_SCHEDULER = {"bohb": "bohb"}
 
 
 def build_search(cfg: dict[str, Any], params: list[Param], sweep: dict[str, Any]) -> SearchPlan:
@@ -141,4 +157,5 @@ def build_search(cfg: dict[str, Any], params: list[Param], sweep: dict[str, Any]
         raise unknown_name_error("searcher.name", name, SEARCHERS)
     if not params:
         raise ConfigError("search_space", f"the {name} searcher needs at least one parameter to search")
+
     return SEARCHERS[name](cfg, params, sweep)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from hpo.errors import ConfigError
 from hpo.layout import PARAMS_JSON, TRIALS_DIR, experiment_dirs, load_sweep_config
 from hpo.legacy_names import accept_legacy_names
+from hpo.params import plain_value
 from hpo.trial_status import error_summary, outcome
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def _record(trial: Any, result: Any, metric: str, mode: str) -> TrialRecord:
     return TrialRecord(
         trial_id=str(result.metrics.get("trial_id") or Path(result.path).name),
         status=outcome("ERROR" if result.error else trial.status, result.metrics),
-        params=dict(result.config or _params_file(result.path)),
+        params={key: plain_value(value) for key, value in (result.config or _params_file(result.path)).items()},
         evaluations=evaluations,
         best=best,
         checkpoint=checkpoint,
