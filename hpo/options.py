@@ -38,3 +38,7 @@ FREEZE_CHOICES = ("none", "embeddings", "all_but_head")
 PRECISIONS = ("fp32", "bf16", "fp16")
 FAULTS = ("exception", "nan", "oom")
 AUGMENT_OPS = ("swap", "delete", "insert", "synonym")
+# What Population Based Training may change in a running trial (scheduler.perturb), and so what a
+# replayed schedule (trainer.pbt_schedule) changes mid-run: values the optimizer, the schedule and
+# the dropout layers take at any step. Batch size, epochs or the model cannot change mid-run.
+PBT_PERTURBABLE = ("trainer.learning_rate", "trainer.weight_decay", "trainer.dropout", "trainer.warmup_ratio")

@@ -24,6 +24,8 @@ REQUIRED = {
     ("trainer", "regression"): ["sweep.metric=eval/mse", "sweep.mode=min"],
     ("trainer", "causal_lm"): ["data=tinyshakespeare", "model=tiny_gpt2", "sweep.metric=eval/perplexity", "sweep.mode=min"],
     ("searcher", "bohb"): ["scheduler=bohb"],  # BOHB runs inside HyperBand's brackets only
+    ("scheduler", "pbt"): ["searcher=random"],  # a population is sampled once, then evolves
+    ("scheduler", "pb2"): ["searcher=random"],
 }
 # Sweeps that already use a tiny model keep it; the others get tiny_bert.
 TINY_MODELS = ("tiny_bert", "tiny_gpt2")

@@ -75,7 +75,7 @@ def _wait_for_lines(proc: subprocess.Popen, pattern: str, count: int) -> list[st
 
 def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
-    num_trials = 4
+    num_trials = 3
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [HPO, "sweep", *SMALL, *REUSE, "search_space.trainer.batch_size.values=[16]", "searcher=optuna", "searcher.n_startup_trials=2", f"sweep.num_trials={num_trials}",

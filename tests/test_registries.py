@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB, HyperBandScheduler
+from ray.tune.schedulers import (
+    ASHAScheduler,
+    FIFOScheduler,
+    HyperBandForBOHB,
+    HyperBandScheduler,
+    PopulationBasedTraining,
+)
+from ray.tune.schedulers.pb2 import PB2
 from ray.tune.search import ConcurrencyLimiter
 
 from hpo.errors import ConfigError
@@ -46,15 +53,18 @@ def test_every_optuna_sampler_suggests_within_the_space_and_learns_from_results(
 
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
 def test_every_scheduler_builds(name: str) -> None:
-    scheduler = build_scheduler({"name": name, "max_t": 4, "grace_period": 1, "reduction_factor": 2})
-    expected = {"asha": ASHAScheduler, "fifo": FIFOScheduler, "hyperband": HyperBandScheduler, "bohb": HyperBandForBOHB}
+    cfg = {"name": name, "max_t": 4, "grace_period": 1, "reduction_factor": 2, "perturbation_interval": 1,
+           "quantile_fraction": 0.25, "resample_probability": 0.25, "perturb": ["trainer.learning_rate"]}
+    scheduler = build_scheduler(cfg, params=SPACE)
+    expected = {"asha": ASHAScheduler, "fifo": FIFOScheduler, "hyperband": HyperBandScheduler, "bohb": HyperBandForBOHB,
+                "pbt": PopulationBasedTraining, "pb2": PB2}
     assert type(scheduler) is expected[name]
 
 
 def test_unknown_names_list_the_valid_ones() -> None:
     with pytest.raises(ConfigError, match=r"searcher.name.*nope.*bohb, grid, optuna, random"):
         build_search({"name": "nope"}, SPACE, SWEEP)
-    with pytest.raises(ConfigError, match=r"scheduler.name.*nope.*asha, bohb, fifo, hyperband"):
+    with pytest.raises(ConfigError, match=r"scheduler.name.*nope.*asha, bohb, fifo, hyperband, pb2, pbt"):
         build_scheduler({"name": "nope"})
     with pytest.raises(ConfigError, match=r"searcher.sampler.*nope.*cmaes, gp, qmc, random, tpe"):
         build_search({"name": "optuna", "sampler": "nope"}, SPACE, SWEEP)

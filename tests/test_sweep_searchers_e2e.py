@@ -19,7 +19,7 @@ ONE_EPOCH_SMALL = [*TINY_SST2, "trainer.epochs=1", "data.max_train_samples=96", 
 
 def test_grid_runs_each_point_exactly_once_and_a_crashing_trial_does_not_stop_it(ray_session, out_dir: Path) -> None:
     # learning_rate 1e30 makes the loss NaN on the second step: that trial fails, the others go on.
-    learning_rates, batch_sizes = [1e-3, 3e-3, 1e30], [16, 32]
+    learning_rates, batch_sizes = [1e-3, 1e30], [16, 32]
     prepared = prepare("demo", [
         *ONE_EPOCH_SMALL, "searcher=grid", "scheduler=fifo", "search_space=grid_small",
         f"search_space.trainer.learning_rate.values=[{','.join(map(str, learning_rates))}]",

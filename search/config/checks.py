@@ -26,13 +26,14 @@ from hpo.options import (
     FREEZE_CHOICES,
     INITS,
     LM_FORMATS,
+    PBT_PERTURBABLE,
     PRECISIONS,
     RESAMPLING,
     TASK_METRICS,
     TEXT_FORMAT,
 )
 from hpo.params import get_by_path
-from hpo.search.algorithms.schedulers import SCHEDULERS
+from hpo.search.algorithms.schedulers import REQUIRED_SEARCHER, SCHEDULERS
 from hpo.search.algorithms.searchers import OPTUNA_SAMPLERS, REQUIRED_SCHEDULER, SEARCHERS
 from hpo.search.algorithms.space import Param, parse_space
 from hpo.search.config.schema import GROUP_SCHEMAS, schema_field
@@ -57,6 +58,7 @@ def check(cfg: dict[str, Any]) -> list[Param]:
     _check_data(cfg)
     _check_training(cfg)
     _check_features(cfg)
+    _check_pbt_schedule(cfg)
     _check_task_options(cfg)
     params = parse_space(cfg["search_space"])
     _check_space_keys(cfg, params)
@@ -84,6 +86,10 @@ def _check_sweep(cfg: dict[str, Any]) -> None:
     if needed is not None and cfg["scheduler"]["name"] != needed:
         raise ConfigError("scheduler.name", f"searcher={cfg['searcher']['name']} needs scheduler={needed}",
                           value=cfg["scheduler"]["name"], choices=[needed])
+    needed = REQUIRED_SEARCHER.get(cfg["scheduler"]["name"])
+    if needed is not None and cfg["searcher"]["name"] != needed:
+        raise ConfigError("searcher.name", f"scheduler={cfg['scheduler']['name']} evolves a population sampled by searcher={needed}",
+                          value=cfg["searcher"]["name"], choices=[needed])
     _choice(cfg, "logger.name", LOGGERS)
     _choice(cfg, "logger.mode", LOGGER_MODES)
     _choice(cfg, "sweep.mode", MODES)
@@ -93,6 +99,9 @@ def _check_sweep(cfg: dict[str, Any]) -> None:
     _at_least(cfg, "resources.gpus_per_trial", 0)
     _at_least(cfg, "resources.workers_per_trial", 1)
     _check_budget(cfg)
+    if cfg["scheduler"]["name"] in REQUIRED_SEARCHER and cfg["trainer"]["cv_folds"]:
+        raise ConfigError("trainer.cv_folds", f"scheduler={cfg['scheduler']['name']} copies one trial's checkpoint into another "
+                          "mid-run, and a k-fold trial's checkpoints are per fold; use null", value=cfg["trainer"]["cv_folds"])
     if cfg["resources"]["workers_per_trial"] > 1 and cfg["trainer"]["cv_folds"]:
         raise ConfigError("resources.workers_per_trial", "data-parallel trials do not run k-fold CV (trainer.cv_folds); use 1",
                           value=cfg["resources"]["workers_per_trial"], choices=[1])
@@ -173,6 +182,17 @@ def _check_training(cfg: dict[str, Any]) -> None:
     if trainer["inject_fault"] is not None:
         _choice(cfg, "trainer.inject_fault", FAULTS)
         _at_least(cfg, "trainer.inject_fault_at_step", 1)
+
+
+def _check_pbt_schedule(cfg: dict[str, Any]) -> None:
+    """``trainer.pbt_schedule`` (written by the export of a PBT winner): entries a run can replay."""
+    for entry in cfg["trainer"]["pbt_schedule"]:
+        evaluation = entry.get("evaluation") if isinstance(entry, dict) else None
+        if not (isinstance(evaluation, int) and evaluation >= 1 and isinstance(entry.get("params"), dict)):
+            raise ConfigError("trainer.pbt_schedule", "each entry is {evaluation: n >= 1, params: {trainer.<key>: value}}", value=entry)
+        for key in entry["params"]:
+            if key not in PBT_PERTURBABLE:
+                raise ConfigError("trainer.pbt_schedule", "cannot change in a running trial", value=key, choices=PBT_PERTURBABLE)
 
 
 def _check_features(cfg: dict[str, Any]) -> None:

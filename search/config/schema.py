@@ -31,6 +31,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from hpo.errors import ConfigError
+from hpo.options import PBT_PERTURBABLE
 from hpo.params import get_by_path
 
 
@@ -146,6 +147,9 @@ class TrainerSchema:
     early_stopping_min_delta: float = 0.0
     inject_fault: str | None = None  # rehearse failure handling: exception | nan | oom at this optimizer step (not after a resume)
     inject_fault_at_step: int = 1
+    # A PBT winner's schedule, replayed by hpo train: [{evaluation: n, params: {trainer.<key>: value}}]
+    # sets the values after the n-th evaluation (written by the export; see hpo.trainers.engine.pbt_replay)
+    pbt_schedule: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -164,6 +168,13 @@ class SchedulerSchema:
     max_t: int | None = None  # null: counted from the longest trial of the space (hpo.search.run.longest_trial)
     grace_period: int = 1
     reduction_factor: float = 2
+    # pbt, pb2: every perturbation_interval evaluations, a trial in the bottom quantile_fraction copies
+    # one of the top's checkpoint and values, then perturbs (pbt) or picks with a GP bandit (pb2) the
+    # keys of `perturb` that the search space searches
+    perturbation_interval: int = 1
+    quantile_fraction: float = 0.25
+    resample_probability: float = 0.25  # pbt: draw a perturbed value afresh from the space instead of x0.8 / x1.2
+    perturb: list[str] = field(default_factory=lambda: list(PBT_PERTURBABLE))
 
 
 @dataclass

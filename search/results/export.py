@@ -28,6 +28,7 @@ from hpo.layout import (
 from hpo.params import apply_params
 from hpo.search.results.budget_record import budget_summary, read_budget_record
 from hpo.search.results.manifest import build_manifest, write_manifest
+from hpo.search.results.pbt_schedule import read_schedule
 from hpo.search.results.records import SweepResults, TrialRecord, as_results
 
 
@@ -144,7 +145,7 @@ def write_bundle(target: Path, sweep_dir: Path, cfg: dict[str, Any], record: Tri
         shutil.rmtree(target)
     target.mkdir(parents=True)
     metric = cfg["sweep"]["metric"]
-    config = apply_params(cfg, record.params)
+    config = trial_config(cfg, record)
     header = (
         f"# {'Best trial' if rank == 1 else f'Rank {rank} trial'} {record.trial_id} of sweep {cfg['sweep']['name']} ({sweep_dir}).\n"
         f"# Best {metric} = {record.best[metric]} at epoch {record.best.get('epoch')}.\n"
@@ -160,6 +161,19 @@ def write_bundle(target: Path, sweep_dir: Path, cfg: dict[str, Any], record: Tri
     (target / METRICS_YAML).write_text(yaml.safe_dump(summary, sort_keys=False))
     write_manifest(target, build_manifest(cfg, sweep_dir, config, record.trial_id, record.best, rank, checkpoint, record.checkpoint))
     return target
+
+
+def trial_config(cfg: dict[str, Any], record: TrialRecord) -> dict[str, Any]:
+    """The full config that retrains a trial: the sweep's with the trial's values. A PBT trial's
+    values changed as it ran; its config holds the values its lineage started with and the
+    changes as ``trainer.pbt_schedule``, which ``hpo train`` replays."""
+    schedule = read_schedule(record.path.parent, record.trial_id) if record.path is not None else None
+    if schedule is None:
+        return apply_params(cfg, record.params)
+    initial, changes = schedule
+    config = apply_params(cfg, initial)
+    config["trainer"]["pbt_schedule"] = changes
+    return config
 
 
 REPORTED_KEYS = ("epoch", "step", "training_iteration", "time_total_s")

@@ -106,7 +106,8 @@ def _record(trial: Any, result: Any, metric: str, mode: str) -> TrialRecord:
     evaluations = 0 if history is None or metric not in history else int(history[metric].notna().sum())
     best, checkpoint = _best_evaluation(result, metric, mode)
     return TrialRecord(
-        trial_id=str(result.metrics.get("trial_id") or Path(result.path).name),
+        # Ray's trial, not its last result: a PBT trial that copied another's checkpoint last reports that one's id
+        trial_id=str(trial.trial_id),
         status=outcome("ERROR" if result.error else trial.status, result.metrics),
         params={key: plain_value(value) for key, value in (result.config or _params_file(result.path)).items()},
         evaluations=evaluations,

@@ -27,23 +27,33 @@ class ProgressCallback(Callback):
         self.metric, self.mode, self._out, self.budget = metric, mode, out, budget
         self.started = time.monotonic()
         self.best: tuple[float, str] | None = None
-        self.counts = {"running": 0, "finished": 0, "stopped": 0, "failed": 0}
+        self.ended = {"finished": 0, "stopped": 0, "failed": 0}
+        self.started_ids: set[str] = set()
 
     @property
     def out(self) -> TextIO:
         return self._out or sys.stdout
 
-    def _print(self, text: str) -> None:
+    def _print(self, text: str, trials: list, ending: Any = None, starting: Any = None) -> None:
+        """``ending``/``starting``: the trial this line ends or starts, whose state Ray changes after the hook.
+
+        Running and paused trials are counted from Ray's trial states: HyperBand and PBT pause and
+        restart trials, so counting starts and ends would drift.
+        """
         elapsed = time.monotonic() - self.started
         best = f"best {self.metric}={self.best[0]:.4f} ({self.best[1]})" if self.best else "best: none yet"
-        counts = " ".join(f"{k} {v}" for k, v in self.counts.items())
+        live = [t for t in trials if t is not ending]
+        running = sum(t.status == "RUNNING" or t is starting for t in live)
+        paused = sum(t.status == "PAUSED" and t is not starting for t in live)
+        counts = f"running {running}" + (f" paused {paused}" if paused else "") + "".join(f" {k} {v}" for k, v in self.ended.items())
         spent = f" | {self.budget.describe()}" if self.budget else ""
         print(f"[{elapsed:6.0f}s] {text:<58} | {counts} | {best}{spent}", file=self.out, flush=True)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.counts["running"] += 1
+        verb = "continued" if trial.trial_id in self.started_ids else "started"  # after a pause, or a copy (PBT)
+        self.started_ids.add(trial.trial_id)
         params = ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in trial.config.items())
-        self._print(f"{trial.trial_id} started: {params}"[:58])
+        self._print(f"{trial.trial_id} {verb}: {params}"[:58], trials, starting=trial)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         value = result.get(self.metric)
@@ -51,20 +61,17 @@ class ProgressCallback(Callback):
             return
         if is_better(value, self.best[0] if self.best else None, self.mode):
             self.best = (value, trial.trial_id)
-        self._print(f"{trial.trial_id} eval {result.get('training_iteration')}: {self.metric}={value:.4f}")
+        self._print(f"{trial.trial_id} eval {result.get('training_iteration')}: {self.metric}={value:.4f}", trials)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         ended = outcome("TERMINATED", trial.last_result)  # Ray sets the status after this call
-        self.counts["running"] -= 1
-        self.counts[ended] += 1
-        self._print(f"{trial.trial_id} {ended}")
+        self.ended[ended] += 1
+        self._print(f"{trial.trial_id} {ended}", trials, ending=trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.counts["running"] -= 1
-        self.counts["failed"] += 1
-        self._print(f"{trial.trial_id} failed")
+        self.ended["failed"] += 1
+        self._print(f"{trial.trial_id} failed", trials, ending=trial)
         print(f"         {trial.trial_id}: {error_summary(trial.error_file)}", file=self.out, flush=True)
-
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         if self.budget and self.budget.reason:

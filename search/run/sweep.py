@@ -17,7 +17,7 @@ from ray.tune.execution.experiment_state import _ExperimentCheckpointManager as 
 
 from hpo.errors import ConfigError
 from hpo.layout import CONFIG_FILE, TRIALS_DIR, trial_name
-from hpo.search.algorithms.schedulers import build_scheduler, check_live_trials
+from hpo.search.algorithms.schedulers import REQUIRED_SEARCHER, build_scheduler, check_live_trials
 from hpo.search.algorithms.searchers import SearchPlan, build_search
 from hpo.search.algorithms.space import Param
 from hpo.search.config.checks import check, check_lr_scheduler
@@ -55,8 +55,8 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
     params = check(cfg)
     search = build_search(cfg["searcher"], params, cfg["sweep"])
     count_train_rows = check_inputs(cfg)
-    scheduler = build_scheduler(cfg["scheduler"], lambda: longest_trial_evaluations(cfg, params, count_train_rows))
-    check_live_trials(cfg["scheduler"], cfg["searcher"]["max_concurrent"])
+    scheduler = build_scheduler(cfg["scheduler"], lambda: longest_trial_evaluations(cfg, params, count_train_rows), params)
+    check_live_trials(cfg["scheduler"], cfg["searcher"]["max_concurrent"], cfg["sweep"]["num_trials"])
     if cfg["sweep"]["storage_path"]:
         open_storage(cfg["sweep"]["storage_path"])
     sweep_dir = Path(cfg["sweep"]["output_dir"]).expanduser().resolve()
@@ -212,15 +212,23 @@ def run(
             stop=budget.stopper if budget else None,
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=cfg["sweep"]["max_failures"]),
-            checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=1, checkpoint_score_attribute=metric, checkpoint_score_order=mode
-            ),
+            checkpoint_config=checkpoint_config(cfg),
         ),
     )
     quiet_ray_trial_errors()
     tuner.fit()
     mirror_experiments(cfg, sweep_dir, experiment)
     return sweep_dir
+
+
+def checkpoint_config(cfg: dict[str, Any]) -> tune.CheckpointConfig:
+    """Each trial keeps its best evaluation's checkpoint (the one the export takes). Under PBT a trial
+    copies another's latest checkpoint whenever it falls behind, so every checkpoint is kept: keeping
+    only the best would delete a latest one a copy is about to read (mind the disk)."""
+    if cfg["scheduler"]["name"] in REQUIRED_SEARCHER:
+        return tune.CheckpointConfig(num_to_keep=None)
+    metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
+    return tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=metric, checkpoint_score_order=mode)
 
 
 def sweep_budget(cfg: dict[str, Any], sweep_dir: Path) -> SweepBudget | None:

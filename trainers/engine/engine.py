@@ -99,11 +99,7 @@ class Engine:
             lr=trainer["learning_rate"],
             fused=fused_adamw_available(device),
         )
-        scheduler = get_scheduler(
-            trainer["lr_scheduler"], optimizer,
-            num_warmup_steps=math.ceil(trainer["warmup_ratio"] * total_steps),
-            num_training_steps=total_steps,
-        )
+        scheduler = _schedule(trainer, optimizer, total_steps)
         return cls(model, forward_model, optimizer, scheduler, trainer["gradient_accumulation_steps"],
                    trainer["max_grad_norm"], autocast, scaler, device)
 
@@ -198,7 +194,47 @@ class Engine:
         torch.set_rng_state(state.torch_rng_state)
         self.steps = state.step
 
+    def retune(self, trainer: dict[str, Any], total_steps: int) -> None:
+        """Take ``trainer``'s learning rate, weight decay and warmup, keeping the optimizer's moments
+        and the schedule's position.
+
+        Population Based Training restarts a trial from another trial's checkpoint with perturbed
+        values, and ``hpo train`` replays those changes (``trainer.pbt_schedule``); a checkpoint's
+        optimizer state would otherwise bring back the values it was saved with. With the values
+        the state was saved with, nothing changes: the rate is the schedule's own formula.
+        """
+        fresh = param_groups(self.model, trainer["learning_rate"], trainer["weight_decay"], trainer["layer_lr_decay"])
+        probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)  # to build the new schedule's lambda on
+        lambdas = getattr(_schedule(trainer, probe, total_steps), "lr_lambdas", None)
+        groups = self.optimizer.param_groups
+        for group, new in zip(groups, fresh, strict=True):
+            group["initial_lr"], group["weight_decay"] = new["lr"], new["weight_decay"]
+        if lambdas is None:  # a schedule that is no function of the step (reduce_lr_on_plateau): the rate as it is
+            for group in groups:
+                group["lr"] = group["initial_lr"]
+            return
+        (lr_lambda,) = lambdas
+        self.scheduler.base_lrs = [group["initial_lr"] for group in groups]
+        self.scheduler.lr_lambdas = [lr_lambda] * len(groups)
+        for group, base in zip(groups, self.scheduler.base_lrs, strict=True):
+            group["lr"] = base * lr_lambda(self.scheduler.last_epoch)
+        self.scheduler._last_lr = [group["lr"] for group in groups]
+
+    @property
+    def learning_rate(self) -> float:
+        """The top layer's current rate (the configured one, through the schedule)."""
+        return float(self.optimizer.param_groups[-1]["lr"])
+
     def _no_sync(self, skip: bool) -> AbstractContextManager[Any]:
         if skip and isinstance(self.forward_model, DistributedDataParallel):
             return self.forward_model.no_sync()
         return contextlib.nullcontext()
+
+
+def _schedule(trainer: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    """transformers' named schedule over ``total_steps``, with ``trainer.warmup_ratio`` of them warming up."""
+    return get_scheduler(
+        trainer["lr_scheduler"], optimizer,
+        num_warmup_steps=math.ceil(trainer["warmup_ratio"] * total_steps),
+        num_training_steps=total_steps,
+    )

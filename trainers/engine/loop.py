@@ -29,6 +29,7 @@ from hpo.trainers.data.loading import LabelledSplits
 from hpo.trainers.engine.checkpoint import ResumeState, Snapshot
 from hpo.trainers.engine.engine import Engine, precision_context
 from hpo.trainers.engine.faults import FaultInjection, out_of_memory_hint
+from hpo.trainers.engine.pbt_replay import apply_changes, changes_after
 from hpo.trainers.engine.reporting import Evaluations, FineTuneResult, OnEvaluation
 from hpo.trainers.models.domain_adaptation import adapt_encoder, load_unlabelled_texts
 from hpo.trainers.models.modeling import freeze, load_tokenizer
@@ -133,6 +134,7 @@ def build_run(
     if resume is not None:
         state = resume.training_state
         engine.restore(state)
+        engine.retune(trainer, total_steps)  # PBT restarts a trial from another's checkpoint with new values
         generator.set_state(state.epoch_generator_state)
         evaluations.restore(state)
     return run
@@ -197,6 +199,9 @@ def _train(run: Run) -> FineTuneResult:
             if evaluations.due(engine.steps):
                 if _evaluate(run, epoch_generator_state):
                     return evaluations.finish(run.model)
+                changes = changes_after(run.trainer["pbt_schedule"], len(evaluations.result.history))
+                if changes:
+                    apply_changes(run.trainer, changes, engine, run.model, evaluations.total_steps)
                 run.model.train()
     return evaluations.finish(run.model)
 
@@ -217,6 +222,7 @@ def _evaluate(run: Run, epoch_generator_state: torch.Tensor) -> bool:
     """Evaluate, report with a snapshot to resume from, and say whether early stopping ends the run."""
     engine = run.engine
     metrics, record = run.task.evaluate(run.model, run.data, run.collate, run.trainer, engine.device, engine.autocast)
+    metrics["train/learning_rate"] = engine.learning_rate
     stop = run.evaluations.record(metrics, engine.steps, run.model)
     at_epoch_end = engine.steps % run.steps_per_epoch == 0
     state = engine.save_state(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -26,6 +27,18 @@ DROPOUT_ATTRIBUTES = (
     "dropout", "attention_dropout",  # DistilBERT, BART
     "resid_pdrop", "embd_pdrop", "attn_pdrop",  # GPT-2
 )
+
+
+def set_dropout(model: torch.nn.Module, dropout: float) -> None:
+    """Change a built model's dropout mid-run (a replayed PBT schedule): the config's attributes,
+    as :func:`load_model_config` sets them, and every dropout layer's probability."""
+    config = getattr(model, "config", None)
+    for attribute in DROPOUT_ATTRIBUTES:
+        if config is not None and hasattr(config, attribute):
+            setattr(config, attribute, dropout)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = dropout
 
 
 def load_tokenizer(model: dict[str, Any]) -> PreTrainedTokenizerBase:

@@ -1,0 +1,97 @@
+"""Population Based Training and PB2 on real Ray Tune with the tiny BERT, and the replay of a PBT schedule.
+
+A population of 4 trials trains side by side (half a CPU each on 2 cores); every evaluation, the
+worst copies the checkpoint and values of the best and perturbs them. The exported config of a
+trial that copied holds its lineage's schedule of values, and ``hpo train`` replays it: its
+learning rate at every evaluation is the one the lineage trained with.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hpo.search.cli import main
+from hpo.search.results.export import export
+from hpo.search.run.sweep import prepare, run
+from tests.conftest import TINY_SST2
+
+pytestmark = pytest.mark.slow
+POPULATION = 4
+EVALUATIONS = 4
+SMALL = [*TINY_SST2, "data.max_train_samples=96", "data.max_eval_samples=48", "logger=none", "resources.reuse_workers=true",
+         "resources.cpus_per_trial=0.5", "searcher=random", "searcher.max_concurrent=null", f"sweep.num_trials={POPULATION}",
+         f"trainer.epochs={EVALUATIONS}", "sweep.metric=eval/loss", "sweep.mode=min"]
+
+
+def reports(trial_dir: Path) -> dict[int, list[dict[str, Any]]]:
+    """A trial's reports by training iteration, in order (a trial that copied another re-reports
+    the iterations after the copied checkpoint's)."""
+    by_iteration: dict[int, list[dict[str, Any]]] = {}
+    for line in (trial_dir / "result.json").read_text().splitlines():
+        row = json.loads(line)
+        by_iteration.setdefault(row["training_iteration"], []).append(row)
+    return by_iteration
+
+
+def lineage_learning_rates(trials_dir: Path, trial_id: str) -> dict[int, float]:
+    """The learning rate a PBT trial's lineage trained with at each evaluation, from Ray's policy file
+    (the trial's lineage: who it copied, at which evaluation) and the trials' reports.
+
+    After its last copy the trial reports its own lineage (its last report of each iteration). A
+    donor's earlier iterations are taken only where the donor reported them once: a donor that later
+    copied a trial behind it re-reported them, and which report the copy saw is then ambiguous.
+    """
+    rows = [json.loads(line) for line in (trials_dir / f"pbt_policy_{trial_id}.txt").read_text().splitlines()]
+    owners = [(row[3], row[1]) for row in rows]  # (copied after evaluation, donor tag), oldest first
+    rates: dict[int, float] = {}
+    current, own = trial_id, True
+    for iteration in range(EVALUATIONS, 0, -1):
+        while owners and iteration <= owners[-1][0]:
+            current, own = _tag_trial(trials_dir, owners.pop()[1]), False
+        seen = reports(trials_dir / f"trial_{current}").get(iteration, [])
+        if seen and (own or len(seen) == 1):
+            rates[iteration] = seen[-1]["train/learning_rate"]
+    return rates
+
+
+def _tag_trial(trials_dir: Path, tag: str) -> str:
+    """The trial id of an experiment tag (``<index>_<values>``): the index is the trial's number."""
+    index = int(tag.split("_", 1)[0])
+    (folder,) = [p for p in trials_dir.glob("trial_*") if p.name.endswith(f"_{index:05d}")]
+    return folder.name.removeprefix("trial_")
+
+
+def test_pbt_copies_trials_and_hpo_train_replays_the_schedule(ray_session, out_dir: Path, tmp_path: Path) -> None:
+    prepared = prepare("demo", [*SMALL, "scheduler=pbt", f"sweep.output_dir={out_dir}"])
+    summary = export(run(prepared, verbose=False), top_k=POPULATION)
+    assert len(summary.records) == POPULATION and all(r.status == "finished" for r in summary.records)
+    copies = (out_dir / "trials" / "pbt_global.txt").read_text().splitlines()
+    assert copies, "PBT never copied a trial"
+    bundles = [(d, yaml.safe_load((d / "config.yaml").read_text())) for d in summary.top_dirs]
+    # a trial that copied before its last evaluation, whose lineage's rates after that copy are known
+    candidates = []
+    for bundle, config in bundles:
+        schedule = config["trainer"]["pbt_schedule"]
+        if schedule and schedule[0]["evaluation"] < EVALUATIONS:
+            expected = lineage_learning_rates(out_dir / "trials", bundle.name.split("-", 2)[2])
+            if any(i > schedule[0]["evaluation"] for i in expected):
+                candidates.append((bundle, schedule, expected))
+    assert candidates, f"no exported trial carries a schedule that changes before the end: {copies}"
+    bundle, schedule, expected = candidates[0]
+
+    assert main(["train", "--config", str(bundle / "config.yaml"), "--output-dir", str(tmp_path / "replay")]) == 0
+    history = [json.loads(line) for line in (tmp_path / "replay" / "metrics.jsonl").read_text().splitlines()]
+    replayed = {i + 1: h["train/learning_rate"] for i, h in enumerate(history)}
+    assert {i: replayed[i] for i in expected} == pytest.approx(expected, rel=1e-6), (schedule, copies)
+
+
+def test_pb2_runs_its_population_to_the_end(ray_session, out_dir: Path) -> None:
+    prepared = prepare("demo", [*SMALL, "scheduler=pb2", "trainer.epochs=3", f"sweep.output_dir={out_dir}"])
+    summary = export(run(prepared, verbose=False))
+    assert len(summary.records) == POPULATION and all(r.status == "finished" for r in summary.records)
+    assert all(r.evaluations >= 3 for r in summary.records)
