@@ -91,7 +91,7 @@ def test_pbt_copies_trials_and_hpo_train_replays_the_schedule(ray_session, out_d
 
 
 def test_pb2_runs_its_population_to_the_end(ray_session, out_dir: Path) -> None:
-    prepared = prepare("demo", [*SMALL, "scheduler=pb2", "trainer.epochs=3", f"sweep.output_dir={out_dir}"])
+    # a population of 2 over 2 evaluations: one decision point, the plumbing of Ray's PB2 and GPy
+    prepared = prepare("demo", [*SMALL, "scheduler=pb2", "sweep.num_trials=2", "trainer.epochs=2", f"sweep.output_dir={out_dir}"])
     summary = export(run(prepared, verbose=False))
-    assert len(summary.records) == POPULATION and all(r.status == "finished" for r in summary.records)
-    assert all(r.evaluations >= 3 for r in summary.records)
+    assert len(summary.records) == 2 and all(r.status == "finished" for r in summary.records)
