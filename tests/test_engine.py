@@ -119,3 +119,37 @@ def test_training_state_reads_the_dicts_of_older_checkpoints() -> None:
     assert folds.cv_folds == [{"eval/accuracy": 0.5}] and folds.optimizer is None and folds.step == 0
     assert set(TrainingState().to_dict()) >= {"optimizer", "scheduler", "scaler", "epoch_generator_state", "torch_rng_state",
                                               "step", "best", "history", "early_stopping", "adapt_metrics", "cv_folds"}
+
+
+def created_engine(trainer: dict) -> Engine:
+    from hpo.trainers.engine.engine import precision_context
+
+    cpu = torch.device("cpu")
+    model = tiny_model()
+    return Engine.create(model, model, trainer, 10, cpu, precision_context("fp32", cpu))
+
+
+TRAINER = {"learning_rate": 0.1, "weight_decay": 0.01, "layer_lr_decay": 1.0, "lr_scheduler": "linear", "warmup_ratio": 0.2,
+           "gradient_accumulation_steps": 1, "max_grad_norm": 1.0}
+
+
+def test_retune_takes_new_values_over_a_restored_state_and_is_a_no_op_with_the_same_ones() -> None:
+    trained = created_engine(TRAINER)
+    for index, batch in enumerate(batches()):
+        trained.train_micro_batch(batch, squared_error, index, MICRO_BATCHES)
+    state = trained.save_state()
+    rates = [group["lr"] for group in trained.optimizer.param_groups]
+
+    same = created_engine(TRAINER)
+    same.restore(state)
+    same.retune(TRAINER, 10)
+    assert [group["lr"] for group in same.optimizer.param_groups] == rates  # bit for bit: a plain resume is unchanged
+
+    perturbed = {**TRAINER, "learning_rate": 0.05, "weight_decay": 0.02, "warmup_ratio": 0.0}
+    copied = created_engine(perturbed)
+    copied.restore(state)  # the donor's optimizer state brings the donor's rates and decay back
+    copied.retune(perturbed, 10)
+    step = copied.scheduler.last_epoch
+    assert copied.learning_rate == pytest.approx(0.05 * (10 - step) / 10)  # linear decay, no warmup
+    assert {group["weight_decay"] for group in copied.optimizer.param_groups} <= {0.0, 0.02}
+    assert any(group["weight_decay"] == 0.02 for group in copied.optimizer.param_groups)

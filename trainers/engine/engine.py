@@ -208,10 +208,10 @@ class Engine:
         lambdas = getattr(_schedule(trainer, probe, total_steps), "lr_lambdas", None)
         groups = self.optimizer.param_groups
         for group, new in zip(groups, fresh, strict=True):
+            if lambdas is None:  # a schedule that is no function of the step (reduce_lr_on_plateau): scale its rate
+                group["lr"] *= new["lr"] / group.get("initial_lr", group["lr"])
             group["initial_lr"], group["weight_decay"] = new["lr"], new["weight_decay"]
-        if lambdas is None:  # a schedule that is no function of the step (reduce_lr_on_plateau): the rate as it is
-            for group in groups:
-                group["lr"] = group["initial_lr"]
+        if lambdas is None:
             return
         (lr_lambda,) = lambdas
         self.scheduler.base_lrs = [group["initial_lr"] for group in groups]
