@@ -10,6 +10,7 @@ one reader behind. Pure path arithmetic and a YAML read; it imports nothing of h
       config.yaml                 the resolved config the sweep ran with (CONFIG_FILE)
       trials/                     Ray Tune's experiment folder (TRIALS_DIR); ``hpo extend`` adds
       trials-extend-<n>/          one more per extension
+        pbt_policy_<id>.txt       with scheduler=pbt|pb2: Ray's record of whom trial <id> copied (PBT_POLICY_FILE)
         trial_<id>/               one trial: params.json, progress.csv, result.json, error.txt,
           checkpoint_<n>/         one evaluation's checkpoint (see "a checkpoint" below)
       leaderboard.csv, .md        every trial ranked by its best evaluation (LEADERBOARD_*)
@@ -58,6 +59,7 @@ MANIFEST_FILE = "manifest.json"
 # a Ray Tune trial folder
 PARAMS_JSON = "params.json"
 PROGRESS_CSV = "progress.csv"
+PBT_POLICY_FILE = "pbt_policy_{trial_id}.txt"  # Ray Tune's, beside the trial folders: a PBT trial's lineage
 RESULT_JSON = "result.json"
 
 # a checkpoint

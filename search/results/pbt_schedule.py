@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from hpo.errors import ConfigError
+from hpo.layout import PBT_POLICY_FILE
 from hpo.options import PBT_PERTURBABLE
 from hpo.params import plain_value
-
-POLICY_FILE = "pbt_policy_{trial_id}.txt"  # Ray Tune's name, in the trial's experiment folder
 
 
 def read_schedule(experiment_dir: Path, trial_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
@@ -29,7 +28,7 @@ def read_schedule(experiment_dir: Path, trial_id: str) -> tuple[dict[str, Any], 
     Raises:
         ConfigError: a policy file that is not Ray Tune's format.
     """
-    path = Path(experiment_dir) / POLICY_FILE.format(trial_id=trial_id)
+    path = Path(experiment_dir) / PBT_POLICY_FILE.format(trial_id=trial_id)
     if not path.is_file():
         return None
     try:
