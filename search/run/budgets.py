@@ -50,6 +50,12 @@ class SweepBudget(Callback):
         self.reason: str | None = None
         self.stopper = _BudgetStopper(self)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Ray pickles the callbacks with the Tuner; ``hpo resume`` unpickles them in a new process,
+        where the wall time of this run starts now (a monotonic clock is not comparable across runs)."""
+        self.__dict__.update(state)
+        self.started = time.monotonic()
+
     # ----------------------------------------------------------------- what was spent
 
     def spent(self) -> dict[str, float]:
