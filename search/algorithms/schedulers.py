@@ -139,8 +139,10 @@ SCHEDULERS: dict[str, Callable[[dict[str, Any], MaxEvaluations | None, list[Para
     "pb2": _pb2,
 }
 
-# Schedulers that only work beside one searcher: a population is sampled once, then evolves.
-REQUIRED_SEARCHER = {"pbt": "random", "pb2": "random"}
+# Population-based schedulers: the sweep's trials train side by side and copy each other's
+# checkpoints mid-run; the population is sampled once, by the random searcher, then evolves.
+POPULATION_BASED = ("pbt", "pb2")
+REQUIRED_SEARCHER = dict.fromkeys(POPULATION_BASED, "random")
 
 
 # HyperBand's brackets are synchronous: a bracket's trials wait, paused, until all of them reach its rung.
@@ -158,7 +160,7 @@ def check_live_trials(cfg: dict[str, Any], max_concurrent: int | None, num_trial
     """
     if max_concurrent is None:
         return
-    if cfg["name"] in REQUIRED_SEARCHER and max_concurrent < num_trials:
+    if cfg["name"] in POPULATION_BASED and max_concurrent < num_trials:
         raise ConfigError("searcher.max_concurrent", f"scheduler={cfg['name']} trains its population (sweep.num_trials = "
                           f"{num_trials}) side by side; set it to null or at least {num_trials}", value=max_concurrent)
     if cfg["name"] not in SYNCHRONOUS:

@@ -33,7 +33,7 @@ from hpo.options import (
     TEXT_FORMAT,
 )
 from hpo.params import get_by_path
-from hpo.search.algorithms.schedulers import REQUIRED_SEARCHER, SCHEDULERS
+from hpo.search.algorithms.schedulers import POPULATION_BASED, REQUIRED_SEARCHER, SCHEDULERS
 from hpo.search.algorithms.searchers import OPTUNA_SAMPLERS, REQUIRED_SCHEDULER, SEARCHERS
 from hpo.search.algorithms.space import Param, parse_space
 from hpo.search.config.schema import GROUP_SCHEMAS, schema_field
@@ -99,7 +99,7 @@ def _check_sweep(cfg: dict[str, Any]) -> None:
     _at_least(cfg, "resources.gpus_per_trial", 0)
     _at_least(cfg, "resources.workers_per_trial", 1)
     _check_budget(cfg)
-    if cfg["scheduler"]["name"] in REQUIRED_SEARCHER and cfg["trainer"]["cv_folds"]:
+    if cfg["scheduler"]["name"] in POPULATION_BASED and cfg["trainer"]["cv_folds"]:
         raise ConfigError("trainer.cv_folds", f"scheduler={cfg['scheduler']['name']} copies one trial's checkpoint into another "
                           "mid-run, and a k-fold trial's checkpoints are per fold; use null", value=cfg["trainer"]["cv_folds"])
     if cfg["resources"]["workers_per_trial"] > 1 and cfg["trainer"]["cv_folds"]:

@@ -17,7 +17,7 @@ from ray.tune.execution.experiment_state import _ExperimentCheckpointManager as 
 
 from hpo.errors import ConfigError
 from hpo.layout import CONFIG_FILE, TRIALS_DIR, trial_name
-from hpo.search.algorithms.schedulers import REQUIRED_SEARCHER, build_scheduler, check_live_trials
+from hpo.search.algorithms.schedulers import POPULATION_BASED, build_scheduler, check_live_trials
 from hpo.search.algorithms.searchers import SearchPlan, build_search
 from hpo.search.algorithms.space import Param
 from hpo.search.config.checks import check, check_lr_scheduler
@@ -225,7 +225,7 @@ def checkpoint_config(cfg: dict[str, Any]) -> tune.CheckpointConfig:
     """Each trial keeps its best evaluation's checkpoint (the one the export takes). Under PBT a trial
     copies another's latest checkpoint whenever it falls behind, so every checkpoint is kept: keeping
     only the best would delete a latest one a copy is about to read (mind the disk)."""
-    if cfg["scheduler"]["name"] in REQUIRED_SEARCHER:
+    if cfg["scheduler"]["name"] in POPULATION_BASED:
         return tune.CheckpointConfig(num_to_keep=None)
     metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
     return tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=metric, checkpoint_score_order=mode)
