@@ -91,10 +91,16 @@ class Task(ABC):
 
 
 def tokenize(dataset: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> list[dict[str, Any]]:
-    """Tokenised rows (lists of ids, unpadded): padding happens per batch in the collator."""
-    def encode(batch: dict[str, list]) -> dict[str, list]:
-        return tokenizer(batch["text"], batch.get("text_pair"), truncation=True, max_length=max_length)
+    """Tokenised rows (lists of ids, unpadded): padding happens per batch in the collator.
 
-    columns = [c for c in dataset.column_names if c != "label"]
-    encoded = dataset.map(encode, batched=True, remove_columns=columns).rename_column("label", "labels")
-    return encoded.to_list()
+    The fast tokenizer takes the whole column at once, not through ``Dataset.map``: the rows become
+    plain lists here anyway, and ``map`` would pickle the tokenizer to fingerprint a cache that an
+    in-memory dataset never writes (over a second per trial, half its start-up on a tiny model).
+    """
+    rows = dataset.to_dict()
+    encoded = tokenizer(rows["text"], rows.get("text_pair"), truncation=True, max_length=max_length)
+    columns = list(encoded.keys())
+    return [
+        {"labels": label, **dict(zip(columns, values, strict=True))}
+        for label, *values in zip(rows["label"], *(encoded[c] for c in columns), strict=True)
+    ]
