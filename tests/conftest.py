@@ -15,7 +15,9 @@ SHARED_DATA = (PROJECT_ROOT / ".." / "shared" / "data").resolve()
 SST2 = SHARED_DATA / "sst2"
 RTE = SHARED_DATA / "rte"
 
-# A small SST-2 slice and a tiny BERT: seconds per trial, still learning above chance.
+# A small SST-2 slice and a tiny BERT: seconds per trial, still learning above chance. One trial at a
+# time: the suite's two pytest-xdist workers already keep both cores busy, so a second trial would only
+# start a second worker process (~12 s of imports on 2 cores); a test about concurrency sets its own.
 TINY_SST2 = [
     "model=tiny_bert",
     "data=sst2",
@@ -25,6 +27,7 @@ TINY_SST2 = [
     "trainer.batch_size=16",
     "resources.cpus_per_trial=1",
     "resources.num_cpus=2",
+    "searcher.max_concurrent=1",
 ]
 
 os.environ.setdefault("WANDB_MODE", "offline")

@@ -90,7 +90,7 @@ def small_sweep(tmp_path_factory: pytest.TempPathFactory) -> SmallSweep:
             # TPE samples at random until 4 trials have ended: with 2 trials at a time, trials 1 to 5. Its random
             # draws are seeded (sweep.seed), so the 5th is the same slow learner each time (lr 1.7e-4, batch 32)
             # and reaches the ASHA rung behind trials that learn, which stops it; trial 6 is TPE's.
-            "searcher=optuna", "searcher.n_startup_trials=4", "logger=wandb",
+            "searcher=optuna", "searcher.n_startup_trials=4", "searcher.max_concurrent=2", "logger=wandb",
             # one ASHA rung, after 2 of the 3 epochs: the tiny BERT starts learning in its second epoch, so a
             # decision after the first would be a coin toss among losses that differ by 1e-4; a trial goes on
             # only in the top third so far (the first to get there always does, so some trial finishes)

@@ -1,7 +1,7 @@
 """Population Based Training and PB2 on real Ray Tune with the tiny BERT, and the replay of a PBT schedule.
 
-A population of 4 trials trains side by side (half a CPU each on 2 cores); every evaluation, the
-worst copies the checkpoint and values of the best and perturbs them. The exported config of a
+A population of 2 trials trains side by side (a CPU each on 2 cores, one worker process each); every
+evaluation, the one behind copies the checkpoint and values of the one ahead and perturbs them. The exported config of a
 trial that copied holds its lineage's schedule of values, and ``hpo train`` replays it: its
 learning rate at every evaluation is the one the lineage trained with.
 """
@@ -21,10 +21,10 @@ from hpo.search.run.sweep import prepare, run
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow
-POPULATION = 4
+POPULATION = 2
 EVALUATIONS = 4
 SMALL = [*TINY_SST2, "data.max_train_samples=96", "data.max_eval_samples=48", "logger=none", "resources.reuse_workers=true",
-         "resources.cpus_per_trial=0.5", "searcher=random", "searcher.max_concurrent=null", f"sweep.num_trials={POPULATION}",
+         "searcher=random", "searcher.max_concurrent=null", f"sweep.num_trials={POPULATION}",
          f"trainer.epochs={EVALUATIONS}", "sweep.metric=eval/loss", "sweep.mode=min"]
 
 

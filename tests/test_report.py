@@ -9,6 +9,7 @@ headless Chromium when one is installed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import importlib.util
 import io
@@ -17,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +49,30 @@ def sweep(small_sweep, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noq
     return copy_sweep(small_sweep, tmp_path_factory.mktemp("report") / "sweep", ignore=("report",))
 
 
+@dataclass
+class CliReport:
+    """What ``hpo report <sweep>`` printed, and the files it wrote (section -> PNG, ``html`` -> the page)."""
+
+    printed: list[str]
+    paths: dict[str, Path]
+
+
 @pytest.fixture(scope="module")
-def report(sweep: Path) -> dict[str, Path]:
-    return build_report(sweep)
+def cli_report(sweep: Path) -> CliReport:
+    """The report as a user builds it, ``hpo report <sweep>``: built once, read by every test here."""
+    from hpo.search.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["report", str(sweep)]) == 0
+    folder = sweep / "report"
+    paths = {png.stem: png for png in folder.glob("*.png")}
+    return CliReport(out.getvalue().strip().splitlines(), {**paths, "html": folder / "report.html"})
+
+
+@pytest.fixture(scope="module")
+def report(cli_report: CliReport) -> dict[str, Path]:
+    return cli_report.paths
 
 
 def _tables(page: str, section: str) -> list[list[list[str]]]:
@@ -173,12 +196,10 @@ def test_max_mode_metric_and_missing_probabilities_are_reported_not_crashed(swee
     assert {"history", "confusion_matrix", "learning_curves", "wordcloud"} <= set(paths)
 
 
-def test_hpo_report_cli_prints_the_html_path(sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hpo_report_cli_prints_the_html_path(cli_report: CliReport, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from hpo.search.cli import main
 
-    assert main(["report", str(sweep), "--out", str(tmp_path / "cli")]) == 0
-    printed = capsys.readouterr().out.strip().splitlines()
-    assert printed[-1] == str(tmp_path / "cli" / "report.html") and Path(printed[-1]).is_file()
+    assert cli_report.printed[-1] == str(cli_report.paths["html"]) and cli_report.paths["html"].is_file()
     assert main(["report", str(tmp_path / "not-a-sweep")]) == 2
     assert "not a sweep folder" in capsys.readouterr().err
 

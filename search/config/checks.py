@@ -257,7 +257,8 @@ def _check_space_type(p: Param, typed: Field | None) -> None:
     if typed is None:
         return
     wanted = str(typed.type)
-    values = p.values if p.is_discrete else ()
+    # null is one of the values of an optional key (``str | None``: e.g. no fault injected)
+    values = [v for v in p.values if not (v is None and "None" in wanted)] if p.is_discrete else ()
     if wanted.startswith("int"):
         ok = p.type == "int" or (p.is_discrete and all(isinstance(v, int) and not isinstance(v, bool) for v in values))
         if not ok:
@@ -268,4 +269,5 @@ def _check_space_type(p: Param, typed: Field | None) -> None:
         if not ok:
             raise ConfigError(f"search_space.{p.key}", f"{p.key} is a number; the values must be numbers", value=list(values))
     elif wanted.startswith("str") and not (p.is_discrete and all(isinstance(v, str) for v in values)):
-        raise ConfigError(f"search_space.{p.key}", f"{p.key} is a name; use choice or grid of names", value=p.type)
+        raise ConfigError(f"search_space.{p.key}", f"{p.key} is a name; use choice or grid of names",
+                          value=list(values) if p.is_discrete else p.type)
