@@ -16,7 +16,8 @@ report's importance has nothing to rank; the loss never ties.
 Its readers: tests/test_sweep_cli_e2e.py, test_report.py, test_export_manifest.py,
 test_wandb_summary.py, test_ensemble.py and test_sweep_finish.py. Import the fixture into a test
 module with ``from tests.small_sweep import small_sweep  # noqa: F401`` (tests/conftest.py keeps the
-modules with that line on one pytest-xdist worker, so the sweep runs once). A test that writes into
+modules with that line on one pytest-xdist worker; a file lock in the session's folder makes sure the
+sweep runs once even if they are not). A test that writes into
 a sweep folder (``hpo export``, ``hpo ensemble``, ...) works on ``copy_sweep(...)``, never on
 ``small_sweep.sweep_dir`` itself, which the other modules read.
 """
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from tests.conftest import TINY_SST2
 
@@ -82,25 +84,37 @@ def copy_sweep(sweep: SmallSweep, dest: Path, ignore: tuple[str, ...] = ()) -> P
 def small_sweep(tmp_path_factory: pytest.TempPathFactory) -> SmallSweep:
     global _SWEEP
     if _SWEEP is None:
-        root = tmp_path_factory.mktemp("small-sweep")
-        out, home = root / "sweep", root / "wandb-home"
-        args = [
-            HPO, "sweep", *TINY_SST2,
-            f"sweep.metric={METRIC}", f"sweep.mode={MODE}",
-            # TPE samples at random until 4 trials have ended: with 2 trials at a time, trials 1 to 5. Its random
-            # draws are seeded (sweep.seed), so the 5th is the same slow learner each time (lr 1.7e-4, batch 32)
-            # and reaches the ASHA rung behind trials that learn, which stops it; trial 6 is TPE's.
-            "searcher=optuna", "searcher.n_startup_trials=4", "searcher.max_concurrent=2", "logger=wandb",
-            # one ASHA rung, after 2 of the 3 epochs: the tiny BERT starts learning in its second epoch, so a
-            # decision after the first would be a coin toss among losses that differ by 1e-4; a trial goes on
-            # only in the top third so far (the first to get there always does, so some trial finishes)
-            "scheduler=asha", "scheduler.grace_period=2", "scheduler.reduction_factor=3",
-            "resources.reuse_workers=true",  # fresh worker processes are covered by test_memory_e2e
-            f"sweep.num_trials={NUM_TRIALS}", f"trainer.epochs={EPOCHS}",
-            "search_space.trainer.learning_rate.low=1e-4", "search_space.trainer.learning_rate.high=1e-2",
-            f"sweep.output_dir={out}",
-        ]
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=900, env=wandb_env(home))
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        _SWEEP = SmallSweep(out, proc.stdout, home)
+        # Under pytest-xdist each worker has its own base folder inside the session's: the sweep goes to the
+        # session's, behind a file lock, so it runs once per session even if its readers land on both workers.
+        base = tmp_path_factory.getbasetemp()
+        root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "small-sweep"
+        out, home, stdout_file = root / "sweep", root / "wandb-home", root / "stdout.txt"
+        root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(root / ".lock")):
+            if not stdout_file.is_file():
+                stdout_file.write_text(_run_sweep(out, home))
+        _SWEEP = SmallSweep(out, stdout_file.read_text(), home)
     return _SWEEP
+
+
+def _run_sweep(out: Path, home: Path) -> str:
+    """``hpo sweep`` as the module docstring describes; its stdout."""
+    args = [
+        HPO, "sweep", *TINY_SST2,
+        f"sweep.metric={METRIC}", f"sweep.mode={MODE}",
+        # TPE samples at random until 4 trials have ended: with 2 trials at a time, trials 1 to 5. Its random
+        # draws are seeded (sweep.seed), so the 5th is the same slow learner each time (lr 1.7e-4, batch 32)
+        # and reaches the ASHA rung behind trials that learn, which stops it; trial 6 is TPE's.
+        "searcher=optuna", "searcher.n_startup_trials=4", "searcher.max_concurrent=2", "logger=wandb",
+        # one ASHA rung, after 2 of the 3 epochs: the tiny BERT starts learning in its second epoch, so a
+        # decision after the first would be a coin toss among losses that differ by 1e-4; a trial goes on
+        # only in the top third so far (the first to get there always does, so some trial finishes)
+        "scheduler=asha", "scheduler.grace_period=2", "scheduler.reduction_factor=3",
+        "resources.reuse_workers=true",  # fresh worker processes are covered by test_memory_e2e
+        f"sweep.num_trials={NUM_TRIALS}", f"trainer.epochs={EPOCHS}",
+        "search_space.trainer.learning_rate.low=1e-4", "search_space.trainer.learning_rate.high=1e-2",
+        f"sweep.output_dir={out}",
+    ]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=900, env=wandb_env(home))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
