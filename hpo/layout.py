@@ -20,6 +20,7 @@ one reader behind. Pure path arithmetic and a YAML read; it imports nothing of h
       report/report.html          ``hpo report`` (and at the end of a W&B sweep), with one <section>.png each
       wandb/                      W&B's own run folders (WANDB_DIR)
       budget.json                 with ``sweep.budget``: the limits, what the last run spent, what stopped it
+      test_scores.json            with a test split (``data.test_*``): the top trials' test metrics (TEST_SCORES_FILE)
 
     a checkpoint: save_pretrained files, hpo_checkpoint.json (metrics + config),
     eval_predictions.json, eval_report.json, training_state.pt (trials only), cv_folds.json (k-fold
@@ -50,6 +51,7 @@ REPORT_DIR = "report"
 REPORT_HTML = "report.html"
 WANDB_DIR = "wandb"
 BUDGET_FILE = "budget.json"
+TEST_SCORES_FILE = "test_scores.json"  # the top trials scored on the test split after the sweep
 
 # an exported trial (best/, top/rank-<n>-<id>/)
 EXPORT_CHECKPOINT_DIR = "checkpoint"

@@ -27,6 +27,8 @@ TEXT_FORMAT = {"text": ("text", {"sample_by": "paragraph"})}
 FORMATS = ("demo", *FILE_FORMATS, *TEXT_FORMAT, "hub")
 # hpo.trainers.data.text: what a causal language model can read (no Hub loading for text yet).
 LM_FORMATS = (*TEXT_FORMAT, *FILE_FORMATS, "demo")
+# The data keys that name a test split (at most one is set): a file, a Hub split, a held-out share.
+TEST_SOURCES = ("test_path", "test_split", "test_fraction")
 
 # hpo.trainers.data.cleaning, hpo.trainers.data.imbalance, hpo.trainers.data.augmentation,
 # hpo.trainers.models.modeling, hpo.trainers.engine.engine (precision), hpo.trainers.engine.faults

@@ -69,17 +69,21 @@ def cmd_sweep(args: list[str]) -> int:
 
 
 def _finish(sweep_dir: Path) -> None:
-    """After a sweep, resume or extend: the trials read once, then export (printed), the report and the
-    W&B sweep-summary run, each from those same results.
+    """After a sweep, resume or extend: the trials read once, the top trials scored on the test split
+    (when the data has one), then export (printed), the report and the W&B sweep-summary run, each
+    from those same results.
 
     The report is built when the sweep logs to W&B, whose summary run shows its plots; other sweeps
     skip its cost (the dataset loaded again, the plots drawn) and get one from ``hpo report``.
     """
     from hpo.search.results.export import export
     from hpo.search.results.records import read_results
+    from hpo.search.results.test_scoring import score_top_trials
     from hpo.search.results.wandb_summary import log_sweep_summary, summary_destination
 
     results = read_results(sweep_dir)
+    if score_top_trials(results) is not None:
+        print(f"hpo: scored the top {len(results.test_scores.trials)} trials on the test split ({results.test_scores.test_rows} rows)")
     summary = export(results)
     _print_export(summary)
     if summary_destination(results.config) is None:

@@ -49,6 +49,12 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["data/clean=strict"], ["data/clean/strict", "default", "none"]),
         (["data.clean.dedup=fuzzy"], ["data.clean.dedup", "fuzzy", "none", "exact", "near"]),
         (["data.validation_fraction=1.5"], ["data.validation_fraction", "(0, 1)", "1.5"]),
+        # the test split: one source, one the format can give, a file that is there
+        (["data=sst2", "data.test_path=/nonexistent/test.tsv"], ["data.test_path", "file not found", "/nonexistent/test.tsv"]),
+        (["data=sst2", "data.test_fraction=0.2"], ["data.test_fraction", "one test source", "data.test_path"]),
+        (["data=sst2", "data.test_path=null", "data.test_split=test"], ["data.test_split", "format=hub", "data.test_path"]),
+        (["data.test_fraction=1.5"], ["data.test_fraction", "(0, 1)", "1.5"]),
+        (["data=sst2", "sweep.test_top_k=0"], ["sweep.test_top_k", ">= 1"]),
         (["trainer.learning_rate=-1"], ["trainer.learning_rate", "must be > 0"]),
         (["trainer.freeze=top"], ["trainer.freeze", "top", "none", "embeddings", "all_but_head"]),
         (["trainer.lr_scheduler=cosine_annealing"], ["trainer.lr_scheduler", "cosine_annealing", "linear", "cosine", "constant_with_warmup"]),

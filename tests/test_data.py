@@ -83,3 +83,44 @@ def test_parquet_files(tmp_path: Path) -> None:
     again = load_splits(data_block(format="parquet", train_path=str(tmp_path / "train.parquet"), eval_path=str(tmp_path / "dev.parquet"),
                                    text_column="sentence", label_column="label"))
     assert again.train["text"] == splits.train["text"] and len(again.eval) == 10
+
+
+def _trec(**overrides) -> dict:
+    return data_block(format="tsv", train_path=str(SHARED_DATA / "trec" / "train.tsv"), eval_path=None,
+                      text_column="text", label_column="coarse_label", **overrides)
+
+
+def test_a_held_out_test_fraction_never_reaches_the_trials_rows() -> None:
+    trial = load_splits(_trec(test_fraction=0.2), seed=3)  # what a trial loads: no test rows
+    scoring = load_splits(_trec(test_fraction=0.2), seed=3, with_test=True)  # what the driver scores on
+    assert trial.test is None and scoring.test is not None
+    assert trial.train["text"] == scoring.train["text"] and trial.eval["text"] == scoring.eval["text"]
+    assert len(scoring.test) == math.ceil(0.2 * 5452)  # a fifth of TREC's 5,452 training rows, before the validation share
+    # stratified: every class of the training rows is in the test rows, in about the same share
+    train_share = Counter(scoring.train["label"])
+    test_share = Counter(scoring.test["label"])
+    assert set(test_share) == set(train_share)
+    for label, count in test_share.items():
+        assert count / len(scoring.test) == pytest.approx(train_share[label] / len(scoring.train), abs=0.02)
+
+
+def test_a_test_file_is_encoded_with_the_training_labels_and_loaded_only_on_request() -> None:
+    data = _trec(test_path=str(SHARED_DATA / "trec" / "test.tsv"), max_test_samples=100)
+    assert load_splits(data).test is None
+    splits = load_splits(data, with_test=True)
+    assert len(splits.test) == 100 and set(splits.test.column_names) == {"text", "label"}
+    assert splits.test.features["label"].names == splits.label_names
+
+
+def test_the_validation_test_gap_is_judged_against_the_noise_of_both_splits() -> None:
+    from hpo.search.results.test_scores import TestScores, validation_test_gap
+
+    scores = TestScores(validation_rows=100, test_rows=100, trials={})
+    # two shares of 100 rows: the difference's standard error is sqrt(.9*.1/100 + .81*.19/100) = 0.0494
+    within = validation_test_gap("eval/accuracy", 0.9, 0.81, scores)
+    assert within.threshold == pytest.approx(2 * math.sqrt(0.9 * 0.1 / 100 + 0.81 * 0.19 / 100))
+    assert not within.large and within.difference == pytest.approx(-0.09)
+    assert validation_test_gap("eval/accuracy", 0.95, 0.8, scores).large
+    # a loss: 10% of its validation value
+    assert not validation_test_gap("eval/loss", 0.5, 0.54, scores).large
+    assert validation_test_gap("eval/loss", 0.5, 0.56, scores).large

@@ -115,6 +115,9 @@ def test_html_is_self_contained_with_every_section_and_image(report: dict[str, P
     best = yaml.safe_load((report["html"].parents[1] / "best" / "metrics.yaml").read_text())
     assert f"metric {METRIC} ({MODE})" in page
     assert f"best {METRIC} = {best['metrics'][METRIC]:.4g} (trial {best['trial_id']})" in page
+    # and on the test split that no trial saw, with the leaderboard's test column
+    assert f"on 872 test rows test/loss = {best['test_metrics']['test/loss']:.4g}" in page
+    assert "<th>test/loss</th>" in page
 
 
 def test_best_trial_sections_match_its_saved_report(sweep: Path, report: dict[str, Path]) -> None:

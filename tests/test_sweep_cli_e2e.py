@@ -134,6 +134,49 @@ def test_exported_checkpoint_loads_and_reproduces_its_metric(sweep) -> None:
         assert saved["metrics"][name] == pytest.approx(exported["metrics"][name])
 
 
+def test_the_top_trials_are_scored_on_a_test_split_no_trial_saw(sweep) -> None:
+    out, stdout = sweep
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["data"]["test_path"].endswith("sst2/test.tsv")  # data=sst2 ships GLUE's labelled dev set as its test split
+    # nothing a trial reported, and so nothing the searcher or ASHA ranked or stopped on, came from the test rows
+    reported = set()
+    for result in (out / "trials").glob("trial_*/result.json"):
+        for line in result.read_text().splitlines():
+            row = json.loads(line)
+            reported |= set(row)
+            assert row["data/eval_rows"] == EVAL_ROWS
+    assert reported and not {key for key in reported if key.startswith("test/")}
+    # after the sweep, the 3 best trials (sweep.test_top_k) were scored on it
+    scores = json.loads((out / "test_scores.json").read_text())
+    ranked = [row["trial"] for row in leaderboard(out)]
+    assert list(scores["trials"]) == ranked[:3] and scores["validation_rows"] == EVAL_ROWS
+    assert "scored the top 3 trials on the test split" in stdout
+    # the winner's test figures, recomputed here from its exported weights on the same rows
+    from hpo.trainers.data.loading import load_splits
+
+    splits = load_splits(cfg["data"], seed=cfg["sweep"]["seed"], with_test=True)
+    assert scores["test_rows"] == len(splits.test) == 872
+    checkpoint = out / "best" / "checkpoint"
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    with torch.no_grad():
+        batch = tokenizer(list(splits.test["text"]), truncation=True, max_length=cfg["trainer"]["max_seq_length"], padding=True, return_tensors="pt")
+        logits = model(**batch).logits
+    labels = torch.tensor(list(splits.test["label"]))
+    exported = yaml.safe_load((out / "best" / "metrics.yaml").read_text())
+    assert exported["test_metrics"]["test/accuracy"] == pytest.approx((logits.argmax(-1) == labels).float().mean().item())
+    assert exported["test_metrics"]["test/loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-4)
+    gap = exported["validation_test_gap"]
+    assert gap["validation"] == pytest.approx(exported["metrics"][METRIC]) and gap["test"] == exported["test_metrics"]["test/loss"]
+    manifest = json.loads((out / "best" / "manifest.json").read_text())
+    assert manifest["test"]["metrics"] == exported["test_metrics"]
+    # validation and test side by side in the leaderboard, with the test split named in its header
+    board = (out / "leaderboard.md").read_text()
+    assert "Test split: the top 3 trials scored on 872 test rows" in board
+    header = board.split("\n| rank")[1].split("\n")[0]
+    assert f"| {BEST} | test/loss | validation-test gap |" in f"| rank{header}"
+
+
 def test_hpo_train_retrains_the_winner_to_the_exported_metric(sweep, tmp_path: Path) -> None:
     out, _ = sweep
     exported = yaml.safe_load((out / "best" / "metrics.yaml").read_text())["metrics"]

@@ -29,6 +29,10 @@ def test_one_summary_run_in_the_trials_group(small_sweep) -> None:  # noqa: F811
     assert summary.group == group and {t.group for t in trials} == {group}
     assert len(trials) == NUM_TRIALS
     assert "W&B sweep summary: " in small_sweep.stdout
+    # the winner's figure on the test split (data=sst2 has one) beside its validation figure
+    exported = yaml.safe_load((out / "best" / "metrics.yaml").read_text())
+    assert summary.summary["best/test/loss"] == pytest.approx(exported["test_metrics"]["test/loss"])
+    assert summary.summary["best/validation_test_gap_large"] == exported["validation_test_gap"]["large"]
 
 
 def test_leaderboard_table_has_one_row_per_trial_in_rank_order(small_sweep) -> None:  # noqa: F811

@@ -30,6 +30,7 @@ from hpo.options import (
     PRECISIONS,
     RESAMPLING,
     TASK_METRICS,
+    TEST_SOURCES,
     TEXT_FORMAT,
 )
 from hpo.params import get_by_path
@@ -150,7 +151,27 @@ def _check_data(cfg: dict[str, Any]) -> None:
         _at_least(cfg, "data.num_eval", 1)
     if not 0 < data["validation_fraction"] < 1:
         raise ConfigError("data.validation_fraction", "must be in (0, 1)", value=data["validation_fraction"])
+    _check_test_split(cfg)
     _choice(cfg, "data.clean.dedup", DEDUP)
+
+
+def _check_test_split(cfg: dict[str, Any]) -> None:
+    """One test source at most, one the data's format can give, and a number of trials to score on it."""
+    data = cfg["data"]
+    given = [key for key in TEST_SOURCES if data[key] is not None]
+    if len(given) > 1:
+        raise ConfigError(f"data.{given[1]}", f"set one test source, not {' and '.join('data.' + k for k in given)}")
+    if data["test_split"] is not None and data["format"] != "hub":
+        raise ConfigError("data.test_split", "a Hub split name needs data.format=hub; use data.test_path for a file",
+                          value=data["test_split"])
+    if data["test_path"] is not None and data["format"] in ("hub", "demo"):
+        raise ConfigError("data.test_path", f"format {data['format']} has no files: use "
+                          + ("data.test_split" if data["format"] == "hub" else "data.test_fraction"), value=data["test_path"])
+    if data["test_fraction"] is not None and not 0 < data["test_fraction"] < 1:
+        raise ConfigError("data.test_fraction", "must be in (0, 1)", value=data["test_fraction"])
+    if data["max_test_samples"] is not None:
+        _at_least(cfg, "data.max_test_samples", 1)
+    _at_least(cfg, "sweep.test_top_k", 1)
 
 
 def _check_training(cfg: dict[str, Any]) -> None:

@@ -81,6 +81,13 @@ class DataSchema:
     max_train_samples: int | None = None  # a seeded random subset (null: every row)
     max_eval_samples: int | None = None
     validation_fraction: float = 0.1
+    # The test split: rows no trial trains on, is ranked on or is stopped on; after the sweep the top
+    # sweep.test_top_k trials are scored on it. At most one of: a file in data.format, a Hub split
+    # (format hub), or a seeded (stratified) share held out of the training rows before anything else.
+    test_path: str | None = None
+    test_split: str | None = None
+    test_fraction: float | None = None
+    max_test_samples: int | None = None  # a seeded random subset (null: every row)
     clean: CleaningSchema = field(default_factory=CleaningSchema)
 
 
@@ -236,6 +243,7 @@ class SweepSchema:
     # after each run the results are copied back into output_dir for the leaderboard and export.
     storage_path: str | None = None
     budget: BudgetSchema = field(default_factory=BudgetSchema)
+    test_top_k: int = 3  # with a test split (data.test_*): the best k trials with a checkpoint are scored on it
 
 
 @dataclass
@@ -277,6 +285,27 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
     for group, schema in GROUP_SCHEMAS.items():
         plain[group] = _typed(group, schema, plain[group])
     return plain
+
+
+def with_defaults(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A config saved in a sweep folder by an older hpo, with each key added since then at its schema
+    default; every saved value is kept as it was. Readers of old folders then need no ``.get``."""
+    filled = dict(cfg)
+    for group, schema in GROUP_SCHEMAS.items():
+        if isinstance(cfg.get(group), dict):
+            defaults = OmegaConf.to_container(OmegaConf.structured(schema), resolve=False)
+            filled[group] = _fill_missing(cfg[group], defaults)
+    return filled
+
+
+def _fill_missing(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    for key, default in defaults.items():
+        if key not in out:
+            out[key] = default
+        elif isinstance(out[key], dict) and isinstance(default, dict):
+            out[key] = _fill_missing(out[key], default)
+    return out
 
 
 def schema_field(key: str) -> Field | None:

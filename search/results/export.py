@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +25,25 @@ from hpo.layout import (
     TOP_DIR,
     top_bundle,
 )
-from hpo.params import apply_params
 from hpo.search.results.budget_record import budget_summary, read_budget_record
 from hpo.search.results.manifest import build_manifest, write_manifest
-from hpo.search.results.pbt_schedule import read_schedule
 from hpo.search.results.records import SweepResults, TrialRecord, as_results
+from hpo.search.results.test_scores import Gap, TestScores, test_metric, validation_test_gap
+from hpo.search.results.trial_config import trial_config
 
 
-def leaderboard_rows(records: list[TrialRecord], metric: str) -> list[dict[str, Any]]:
-    """Flat rows for the CSV and Markdown leaderboards."""
+def leaderboard_rows(records: list[TrialRecord], metric: str, test_scores: TestScores | None = None) -> list[dict[str, Any]]:
+    """Flat rows for the CSV and Markdown leaderboards (with the test split's figures once scored)."""
     param_keys = sorted({k for r in records for k in r.params})
     metric_keys = sorted({k for r in records if r.best for k in r.best if k.startswith("eval/") and k != metric})
     rows = []
     for rank, r in enumerate(records, start=1):
         row: dict[str, Any] = {"rank": rank, "trial": r.trial_id, "status": r.status}
         row[f"best {metric}"] = r.best.get(metric) if r.best else None
+        if test_scores is not None:
+            gap = trial_gap(r, metric, test_scores)
+            row[test_metric(metric)] = gap.test if gap else None
+            row["validation-test gap"] = (f"{gap.difference:+.4g}" + (" LARGE" if gap.large else "")) if gap else ""
         row["best epoch"] = r.best.get("epoch") if r.best else None
         row["evaluations"] = r.evaluations
         for key in metric_keys:
@@ -49,6 +53,24 @@ def leaderboard_rows(records: list[TrialRecord], metric: str) -> list[dict[str, 
         row["error"] = r.error or ""
         rows.append(row)
     return rows
+
+
+def trial_gap(record: TrialRecord, metric: str, scores: TestScores) -> Gap | None:
+    """The trial's sweep metric on validation and test rows, if it was scored on the test split."""
+    scored = scores.of(record.trial_id)
+    if not record.best or scored is None or test_metric(metric) not in scored:
+        return None
+    return validation_test_gap(metric, float(record.best[metric]), scored[test_metric(metric)], scores)
+
+
+def test_header(scores: TestScores | None, metric: str) -> str:
+    """The leaderboard's line on the test split, or nothing without one."""
+    if scores is None:
+        return ""
+    return (f"Test split: the top {len(scores.trials)} trials scored on {scores.test_rows} test rows that no trial "
+            f"trained, was ranked or was stopped on (validation: {scores.validation_rows} rows); `{test_metric(metric)}` "
+            f"beside the validation `{metric}`. LARGE: the gap exceeds two standard errors of the difference "
+            f"(a loss-like metric: 10% of its value).\n\n")
 
 
 def _cell(value: Any) -> str:
@@ -79,6 +101,7 @@ class ExportSummary:
     best: TrialRecord | None
     records: list[TrialRecord]
     top_dirs: list[Path] = field(default_factory=list)
+    test_scores: TestScores | None = None
 
 
 def export(source: SweepResults | str | Path, top_k: int | None = None) -> ExportSummary:
@@ -97,7 +120,7 @@ def export(source: SweepResults | str | Path, top_k: int | None = None) -> Expor
     evaluated = results.evaluated
     if top_k is not None:
         check_top_k(top_k, len(evaluated), "trials with an evaluation")
-    rows = leaderboard_rows(results.records, metric)
+    rows = leaderboard_rows(results.records, metric, results.test_scores)
     with (sweep_dir / LEADERBOARD_CSV).open("w", newline="") as f:
         if rows:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -107,12 +130,12 @@ def export(source: SweepResults | str | Path, top_k: int | None = None) -> Expor
     budget = budget_summary(read_budget_record(sweep_dir))
     (sweep_dir / LEADERBOARD_MD).write_text(
         f"# Leaderboard: {cfg['sweep']['name']}\n\nRanked by each trial's best `{metric}` ({results.mode}).\n\n"
-        + (f"{budget}\n\n" if budget else "") + table
+        + (f"{budget}\n\n" if budget else "") + test_header(results.test_scores, metric) + table
     )
     best = evaluated[0] if evaluated else None
-    best_dir = write_best(sweep_dir, cfg, best) if best else None
-    top_dirs = write_top_k(sweep_dir, cfg, evaluated[:top_k]) if top_k else []
-    return ExportSummary(sweep_dir, table, best_dir, best, results.records, top_dirs)
+    best_dir = write_best(sweep_dir, cfg, best, results.test_scores) if best else None
+    top_dirs = write_top_k(sweep_dir, cfg, evaluated[:top_k], results.test_scores) if top_k else []
+    return ExportSummary(sweep_dir, table, best_dir, best, results.records, top_dirs, results.test_scores)
 
 
 def check_top_k(top_k: int, available: int, what: str) -> None:
@@ -125,20 +148,23 @@ def check_top_k(top_k: int, available: int, what: str) -> None:
         raise ConfigError("--top-k", f"must be between 1 and {available}: the sweep has {available} {what}", value=top_k)
 
 
-def write_best(sweep_dir: Path, cfg: dict[str, Any], best: TrialRecord) -> Path:
+def write_best(sweep_dir: Path, cfg: dict[str, Any], best: TrialRecord, test_scores: TestScores | None = None) -> Path:
     """``best/``: the winner's bundle (see :func:`write_bundle`)."""
-    return write_bundle(sweep_dir / BEST_DIR, sweep_dir, cfg, best, rank=1)
+    return write_bundle(sweep_dir / BEST_DIR, sweep_dir, cfg, best, rank=1, test_scores=test_scores)
 
 
-def write_top_k(sweep_dir: Path, cfg: dict[str, Any], ranked: list[TrialRecord]) -> list[Path]:
+def write_top_k(sweep_dir: Path, cfg: dict[str, Any], ranked: list[TrialRecord], test_scores: TestScores | None = None) -> list[Path]:
     """``top/rank-<n>-<trial>/``, one bundle per trial in rank order; an older ``top/`` is replaced."""
     top = sweep_dir / TOP_DIR
     if top.exists():
         shutil.rmtree(top)
-    return [write_bundle(top / top_bundle(n, r.trial_id), sweep_dir, cfg, r, rank=n) for n, r in enumerate(ranked, start=1)]
+    return [write_bundle(top / top_bundle(n, r.trial_id), sweep_dir, cfg, r, rank=n, test_scores=test_scores)
+            for n, r in enumerate(ranked, start=1)]
 
 
-def write_bundle(target: Path, sweep_dir: Path, cfg: dict[str, Any], record: TrialRecord, rank: int) -> Path:
+def write_bundle(
+    target: Path, sweep_dir: Path, cfg: dict[str, Any], record: TrialRecord, rank: int, test_scores: TestScores | None = None,
+) -> Path:
     """One exported trial: ``config.yaml`` (its full resolved config, a Hydra config ``hpo train``
     takes), ``checkpoint/`` (its best evaluation's), ``metrics.yaml`` and ``manifest.json``."""
     if target.exists():
@@ -153,27 +179,21 @@ def write_bundle(target: Path, sweep_dir: Path, cfg: dict[str, Any], record: Tri
     )
     (target / CONFIG_FILE).write_text(header + yaml.safe_dump(config, sort_keys=False))
     summary = {"trial_id": record.trial_id, "params": record.params, "metrics": _plain(record.best)}
+    test = test_scores.of(record.trial_id) if test_scores is not None else None
+    if test is not None:  # the same trial on rows that decided nothing in the sweep
+        summary["test_metrics"] = test
+        gap = trial_gap(record, metric, test_scores)
+        summary["validation_test_gap"] = asdict(gap) if gap else None
     checkpoint = None
     if record.checkpoint is not None:
         checkpoint = target / EXPORT_CHECKPOINT_DIR
         shutil.copytree(record.checkpoint, checkpoint)
         summary["source_checkpoint"] = str(record.checkpoint)
     (target / METRICS_YAML).write_text(yaml.safe_dump(summary, sort_keys=False))
-    write_manifest(target, build_manifest(cfg, sweep_dir, config, record.trial_id, record.best, rank, checkpoint, record.checkpoint))
+    manifest = build_manifest(cfg, sweep_dir, config, record.trial_id, record.best, rank, checkpoint, record.checkpoint)
+    manifest["test"] = {"metrics": test, "validation_test_gap": summary["validation_test_gap"]} if test is not None else None
+    write_manifest(target, manifest)
     return target
-
-
-def trial_config(cfg: dict[str, Any], record: TrialRecord) -> dict[str, Any]:
-    """The full config that retrains a trial: the sweep's with the trial's values. A PBT trial's
-    values changed as it ran; its config holds the values its lineage started with and the
-    changes as ``trainer.pbt_schedule``, which ``hpo train`` replays."""
-    schedule = read_schedule(record.path.parent, record.trial_id) if record.path is not None else None
-    if schedule is None:
-        return apply_params(cfg, record.params)
-    initial, changes = schedule
-    config = apply_params(cfg, initial)
-    config["trainer"]["pbt_schedule"] = changes
-    return config
 
 
 REPORTED_KEYS = ("epoch", "step", "training_iteration", "time_total_s")

@@ -19,6 +19,8 @@ from hpo.errors import ConfigError
 from hpo.layout import PARAMS_JSON, TRIALS_DIR, experiment_dirs, load_sweep_config
 from hpo.legacy_names import accept_legacy_names
 from hpo.params import plain_value
+from hpo.search.config.schema import with_defaults
+from hpo.search.results.test_scores import TestScores, read_test_scores
 from hpo.trial_status import error_summary, outcome
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ class SweepResults:
     sweep_dir: Path
     config: dict[str, Any]
     records: list[TrialRecord]
+    test_scores: TestScores | None = None  # the top trials on the test split, once scored
 
     @property
     def metric(self) -> str:
@@ -69,8 +72,9 @@ def read_results(sweep_dir: str | Path) -> SweepResults:
         ConfigError: not a sweep folder, or no trial results in it.
     """
     sweep_dir = Path(sweep_dir).resolve()
-    cfg = load_sweep_config(sweep_dir)
-    return SweepResults(sweep_dir, cfg, collect_trials(sweep_dir, cfg["sweep"]["metric"], cfg["sweep"]["mode"]))
+    cfg = with_defaults(load_sweep_config(sweep_dir))
+    records = collect_trials(sweep_dir, cfg["sweep"]["metric"], cfg["sweep"]["mode"])
+    return SweepResults(sweep_dir, cfg, records, read_test_scores(sweep_dir))
 
 
 def as_results(source: SweepResults | str | Path) -> SweepResults:

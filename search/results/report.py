@@ -26,7 +26,7 @@ from hpo.errors import ConfigError
 from hpo.layout import EVAL_REPORT_FILE, PREDICTIONS_FILE, REPORT_DIR, REPORT_HTML
 from hpo.params import apply_params
 from hpo.search.results import report_plots as plots
-from hpo.search.results.export import leaderboard_rows
+from hpo.search.results.export import leaderboard_rows, trial_gap
 from hpo.search.results.records import SweepResults
 from hpo.search.results.report_data import (
     UNDERFIT_FRACTION,
@@ -39,6 +39,7 @@ from hpo.search.results.report_data import (
     study_from_trials,
     text_stats,
 )
+from hpo.search.results.test_scores import test_metric
 
 
 @dataclass
@@ -277,7 +278,12 @@ def render_html(data: SweepData, sections: list[Section]) -> str:
     best = data.records[0] if data.records and data.records[0].best else None
     best_line = (f"best {html.escape(data.metric)} = {best.best[data.metric]:.4g} (trial {html.escape(best.trial_id)})"
                  if best else "no trial reported the metric")
-    rows = leaderboard_rows(data.records, data.metric)
+    scores = data.results.test_scores
+    gap = trial_gap(best, data.metric, scores) if best and scores else None
+    if gap is not None:  # the winner on rows that decided nothing in the sweep
+        best_line += (f"; on {scores.test_rows} test rows {html.escape(test_metric(data.metric))} = {gap.test:.4g} "
+                      f"({gap.difference:+.4g}{', a LARGE validation-test gap' if gap.large else ', within noise'})")
+    rows = leaderboard_rows(data.records, data.metric, scores)
     columns = [c for c in (rows[0] if rows else {}) if c != "error" or any(r["error"] for r in rows)]
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',

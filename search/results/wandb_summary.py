@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.layout import CONFIG_FILE, EXPORT_CHECKPOINT_DIR, MANIFEST_FILE, METRICS_YAML, TRAINING_STATE_FILE
 from hpo.search.config.logger import wandb_destination
-from hpo.search.results.export import ExportSummary, leaderboard_rows
+from hpo.search.results.export import ExportSummary, leaderboard_rows, trial_gap
 from hpo.search.results.manifest import read_manifest, wandb_run
 from hpo.search.results.records import SweepResults
+from hpo.search.results.test_scores import test_metric
 
 if TYPE_CHECKING:
     from hpo.search.results.report import BuiltReport
@@ -128,7 +129,7 @@ def log_sweep_summary(results: SweepResults, summary: ExportSummary, report: Bui
 def summary_fields(summary: ExportSummary, links: list[dict[str, Any]], metric: str, note: str) -> dict[str, Any]:
     """The run summary: how many trials, the winner and its run, every trial run, and what the report logged."""
     best = summary.best
-    return {
+    fields = {
         "trials": len(summary.records),
         "best/trial_id": best.trial_id if best else None,
         f"best/{metric}": _scalar(best.best[metric]) if best else None,
@@ -136,13 +137,18 @@ def summary_fields(summary: ExportSummary, links: list[dict[str, Any]], metric: 
         "trial_runs": [link["path"] or link["local_dir"] or link["run_id"] for link in links],
         "report": note,
     }
+    gap = trial_gap(best, metric, summary.test_scores) if best and summary.test_scores else None
+    if gap is not None:  # the winner on the test rows, beside its validation figure
+        fields.update({f"best/{test_metric(metric)}": gap.test, "best/validation_test_gap": gap.difference,
+                       "best/validation_test_gap_large": gap.large})
+    return fields
 
 
 def leaderboard_table(summary: ExportSummary, links: list[dict[str, Any]], metric: str) -> Any:
     """The leaderboard rows as a ``wandb.Table``, with each trial's W&B run beside it."""
     import wandb  # only a sweep that logs to W&B gets here (see log_sweep_summary)
 
-    rows = leaderboard_rows(summary.records, metric)
+    rows = leaderboard_rows(summary.records, metric, summary.test_scores)
     for row, link in zip(rows, links, strict=True):
         row["wandb run"] = link["path"] or link["run_id"]
     columns = list(rows[0]) if rows else ["rank", "trial"]

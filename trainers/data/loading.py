@@ -28,23 +28,29 @@ LABEL_KINDS = ("classes", "numeric")
 
 @dataclass
 class LabelledSplits:
-    """Train and evaluation splits with columns text, [text_pair,] label (int ids)."""
+    """Train and evaluation splits with columns text, [text_pair,] label (int ids), and the test split
+    when it was asked for (``with_test``): trials never load it."""
 
     train: datasets.Dataset
     eval: datasets.Dataset
     label_names: list[str]
     report: dict[str, int] = field(default_factory=dict)  # what cleaning did, reported as data/...
+    test: datasets.Dataset | None = None
 
     @property
     def num_labels(self) -> int:
         return len(self.label_names)
 
 
-def load_splits(data: dict[str, Any], seed: int = 0, labels: str = "classes") -> LabelledSplits:
-    """Load, check, subsample and label-encode the train and evaluation splits.
+def load_splits(data: dict[str, Any], seed: int = 0, labels: str = "classes", with_test: bool = False) -> LabelledSplits:
+    """Load, check, subsample and label-encode the train and evaluation splits (and the test split).
+
+    A ``data.test_fraction`` is held out of the training rows whether or not ``with_test`` asks for
+    it, so the trials' training rows never include it.
 
     Args:
         labels: ``classes`` maps labels to ids 0..K-1; ``numeric`` (regression) keeps them as floats.
+        with_test: also load the test split (``data.test_path``, ``test_split`` or ``test_fraction``).
 
     Raises:
         ConfigError: missing or malformed file, missing column, bad labels.
@@ -52,41 +58,65 @@ def load_splits(data: dict[str, Any], seed: int = 0, labels: str = "classes") ->
     fmt = data["format"]
     datasets.disable_progress_bars()
     encode_labels = _encode_labels if labels == "classes" else _numeric_labels
+    stratify = labels == "classes"
+    test = None
     if fmt == "demo":
         label_names = DEMO_LABEL_NAMES
         train = datasets.Dataset.from_dict(make_demo_split(data["num_train"], seed=seed + 1))
         evaluation = datasets.Dataset.from_dict(make_demo_split(data["num_eval"], seed=seed + 2))
-        sources = {"train": "demo data", "eval": "demo data"}
+        train, test = _hold_out(train, data["test_fraction"], seed, stratify=False, key="data.test_fraction")
     else:
+        keys = ("train_split", "eval_split", *(("test_split",) if with_test and data["test_split"] else ()))
         if fmt == "hub":
-            train, evaluation = _load_hub(data)
+            loaded = _load_hub(data, keys)
+            train, evaluation = loaded["train_split"], loaded["eval_split"]
             sources = {"train": f"{data['hub_name']}:{data['train_split']}", "eval": f"{data['hub_name']}:{data['eval_split']}"}
         else:
             train = load_file(fmt, data["train_path"], "data.train_path")
             evaluation = load_file(fmt, data["eval_path"], "data.eval_path") if data["eval_path"] else None
             sources = {"train": str(Path(data["train_path"]).expanduser().resolve())}
             sources["eval"] = str(Path(data["eval_path"]).expanduser().resolve()) if evaluation is not None else sources["train"]
-        train = _select_columns(train, data, sources["train"])
+        raw_train = train = _select_columns(train, data, sources["train"])
         if evaluation is None:  # no evaluation file: hold out a (stratified) share of the training rows
             train, _, label_names = encode_labels(train, train, sources)
-            train, evaluation = _validation_split(train, data["validation_fraction"], seed, stratify=labels == "classes")
         else:
             evaluation = _select_columns(evaluation, data, sources["eval"])
             train, evaluation, label_names = encode_labels(train, evaluation, sources)
+        train, test = _hold_out(train, data["test_fraction"], seed, stratify, key="data.test_fraction")
+        if evaluation is None:
+            train, evaluation = _hold_out(train, data["validation_fraction"], seed, stratify, key="data.validation_fraction")
+        if with_test and test is None and (data["test_path"] or data["test_split"]):
+            source = f"{data['hub_name']}:{data['test_split']}" if fmt == "hub" else str(Path(data["test_path"]).expanduser().resolve())
+            raw_test = loaded["test_split"] if fmt == "hub" else load_file(fmt, data["test_path"], "data.test_path")
+            _, test, _ = encode_labels(raw_train, _select_columns(raw_test, data, source), {"train": sources["train"], "eval": source})
     train = _subsample(train, data["max_train_samples"], seed)
     evaluation = _subsample(evaluation, data["max_eval_samples"], seed)
-    train, evaluation, report = clean_splits(train, evaluation, data["clean"])
-    if len(train) == 0:
+    cleaned_train, evaluation, report = clean_splits(train, evaluation, data["clean"])
+    if len(cleaned_train) == 0:
         raise ConfigError("data.clean", "no training rows left after cleaning", value=report)
-    return LabelledSplits(train, evaluation, label_names, report)
+    if with_test and test is not None:  # cleaned as the evaluation rows are, against the same training rows
+        _, test, _ = clean_splits(train, _subsample(test, data["max_test_samples"], seed), data["clean"])
+    return LabelledSplits(cleaned_train, evaluation, label_names, report, test if with_test else None)
 
 
-def _validation_split(train: datasets.Dataset, fraction: float, seed: int, stratify: bool = True) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """Train and validation rows, with the same class proportions when ``stratify`` (``datasets``' stratified split)."""
+def _hold_out(
+    train: datasets.Dataset, fraction: float | None, seed: int, stratify: bool, key: str,
+) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+    """The training rows without a seeded (stratified) share ``fraction`` of them, and that share;
+    ``fraction`` None holds nothing out."""
+    if fraction is None:
+        return train, None
+    return _validation_split(train, fraction, seed, stratify=stratify, key=key)
+
+
+def _validation_split(
+    train: datasets.Dataset, fraction: float, seed: int, stratify: bool = True, key: str = "data.validation_fraction",
+) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """Train and held-out rows, with the same class proportions when ``stratify`` (``datasets``' stratified split)."""
     try:
         parts = train.train_test_split(test_size=fraction, stratify_by_column="label" if stratify else None, seed=seed)
     except ValueError as exc:
-        raise ConfigError("data.validation_fraction", f"cannot split {len(train)} rows: {exc}", value=fraction) from None
+        raise ConfigError(key, f"cannot split {len(train)} rows: {exc}", value=fraction) from None
     return parts["train"], parts["test"]
 
 
@@ -125,19 +155,20 @@ def _check_utf8(file: Path, key: str) -> None:
                 raise ConfigError(key, f"{file} is not valid UTF-8 (line {number}, byte {exc.start}); re-encode it as UTF-8") from None
 
 
-def _load_hub(data: dict[str, Any]) -> tuple[datasets.Dataset, datasets.Dataset]:
+def _load_hub(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, datasets.Dataset]:
+    """The Hub dataset's splits named by the ``data`` keys in ``keys`` (train_split, eval_split, test_split)."""
     name, config = data["hub_name"], data["hub_config"]
     try:
         loaded = datasets.load_dataset(name, config)
     except Exception as exc:
         raise ConfigError("data.hub_name", f"cannot load {name!r} from the Hub: {exc}") from None
     splits = {}
-    for key in ("train_split", "eval_split"):
+    for key in keys:
         split = data[key]
         if split not in loaded:
             raise ConfigError(f"data.{key}", "no such split", value=split, choices=list(loaded))
         splits[key] = loaded[split]
-    return splits["train_split"], splits["eval_split"]
+    return splits
 
 
 def _select_columns(dataset: datasets.Dataset, data: dict[str, Any], source: str) -> datasets.Dataset:

@@ -24,31 +24,43 @@ from hpo.trainers.data.demo import make_demo_split
 from hpo.trainers.data.loading import LabelledSplits, load_file
 
 
-def load_text_splits(data: dict[str, Any], seed: int = 0) -> LabelledSplits:
-    """Train and evaluation datasets with one column, ``text`` (no labels).
+def load_text_splits(data: dict[str, Any], seed: int = 0, with_test: bool = False) -> LabelledSplits:
+    """Train and evaluation datasets with one column, ``text`` (no labels), and the test split with
+    ``with_test``. A ``data.test_fraction`` is the last share of the training rows, held out (in
+    order, as the validation rows are) whether or not ``with_test`` asks for it.
 
     Raises:
         ConfigError: a missing or malformed file, a missing column, no text.
     """
     fmt = data["format"]
     datasets.disable_progress_bars()
+    test = None
     if fmt == "demo":
         train = datasets.Dataset.from_dict({"text": make_demo_split(data["num_train"], seed=seed + 1)["text"]})
         evaluation = datasets.Dataset.from_dict({"text": make_demo_split(data["num_eval"], seed=seed + 2)["text"]})
     else:
         train = _texts(load_file(fmt, data["train_path"], "data.train_path"), data, fmt, data["train_path"], "data.train_path")
+        evaluation = None
         if data["eval_path"]:
             evaluation = _texts(load_file(fmt, data["eval_path"], "data.eval_path"), data, fmt, data["eval_path"], "data.eval_path")
-        else:
-            train, evaluation = _tail_split(train, data["validation_fraction"])
+        if with_test and data["test_path"]:
+            test = _texts(load_file(fmt, data["test_path"], "data.test_path"), data, fmt, data["test_path"], "data.test_path")
+    if data["test_fraction"] is not None:
+        train, test = _tail_split(train, data["test_fraction"], "data.test_fraction")
+    if evaluation is None:
+        train, evaluation = _tail_split(train, data["validation_fraction"], "data.validation_fraction")
     if data["max_train_samples"]:
         train = train.select(range(min(len(train), data["max_train_samples"])))
     if data["max_eval_samples"]:
         evaluation = evaluation.select(range(min(len(evaluation), data["max_eval_samples"])))
-    train, evaluation, report = clean_splits(train, evaluation, data["clean"])
-    if len(train) == 0 or len(evaluation) == 0:
-        raise ConfigError("data.train_path" if len(train) == 0 else "data.eval_path", "no text left after loading and cleaning", value=report)
-    return LabelledSplits(train, evaluation, [], report)
+    cleaned_train, evaluation, report = clean_splits(train, evaluation, data["clean"])
+    if len(cleaned_train) == 0 or len(evaluation) == 0:
+        raise ConfigError("data.train_path" if len(cleaned_train) == 0 else "data.eval_path", "no text left after loading and cleaning", value=report)
+    if with_test and test is not None:
+        if data["max_test_samples"]:
+            test = test.select(range(min(len(test), data["max_test_samples"])))
+        _, test, _ = clean_splits(train, test, data["clean"])
+    return LabelledSplits(cleaned_train, evaluation, [], report, test if with_test else None)
 
 
 def _texts(dataset: datasets.Dataset, data: dict[str, Any], fmt: str, path: str, key: str) -> datasets.Dataset:
@@ -63,10 +75,10 @@ def _texts(dataset: datasets.Dataset, data: dict[str, Any], fmt: str, path: str,
     return dataset
 
 
-def _tail_split(train: datasets.Dataset, fraction: float) -> tuple[datasets.Dataset, datasets.Dataset]:
+def _tail_split(train: datasets.Dataset, fraction: float, key: str) -> tuple[datasets.Dataset, datasets.Dataset]:
     held_out = max(1, round(len(train) * fraction))
     if held_out >= len(train):
-        raise ConfigError("data.validation_fraction", f"cannot hold out {held_out} of {len(train)} rows", value=fraction)
+        raise ConfigError(key, f"cannot hold out {held_out} of {len(train)} rows", value=fraction)
     cut = len(train) - held_out
     return train.select(range(cut)), train.select(range(cut, len(train)))
 

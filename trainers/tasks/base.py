@@ -52,9 +52,10 @@ class Task(ABC):
     # cross-validation stratifies its folds only by classes.
     labels: ClassVar[str] = "classes"
 
-    def load_splits(self, data: dict[str, Any], seed: int) -> LabelledSplits:
-        """The train and evaluation splits of ``data`` (the ``data`` config block)."""
-        return load_splits(data, seed=seed, labels=self.labels)
+    def load_splits(self, data: dict[str, Any], seed: int, with_test: bool = False) -> LabelledSplits:
+        """The train and evaluation splits of ``data`` (the ``data`` config block), and its test split
+        with ``with_test`` (only for scoring finished checkpoints, never in a trial)."""
+        return load_splits(data, seed=seed, labels=self.labels, with_test=with_test)
 
     def prepare(self, splits: LabelledSplits, tokenizer: PreTrainedTokenizerBase, trainer: dict[str, Any]) -> TaskData:
         """Augment the training rows (never the evaluation rows) and tokenise both splits."""

@@ -22,9 +22,9 @@ class CausalLanguageModelTask(Task):
     metrics: ClassVar[tuple[str, ...]] = TASK_METRICS["causal_lm"]
     labels: ClassVar[str] = "none"
 
-    def load_splits(self, data: dict[str, Any], seed: int) -> LabelledSplits:
+    def load_splits(self, data: dict[str, Any], seed: int, with_test: bool = False) -> LabelledSplits:
         """Splits with one ``text`` column (plain text, or a column of a labelled file)."""
-        return load_text_splits(data, seed=seed)
+        return load_text_splits(data, seed=seed, with_test=with_test)
 
     def prepare(self, splits: LabelledSplits, tokenizer: PreTrainedTokenizerBase, trainer: dict[str, Any]) -> TaskData:
         """Equal blocks of ``trainer.max_seq_length`` tokens from the joined texts."""
