@@ -21,6 +21,8 @@ one reader behind. Pure path arithmetic and a YAML read; it imports nothing of h
       wandb/                      W&B's own run folders (WANDB_DIR)
       budget.json                 with ``sweep.budget``: the limits, what the last run spent, what stopped it
       test_scores.json            with a test split (``data.test_*``): the top trials' test metrics (TEST_SCORES_FILE)
+      confirm/                    ``hpo confirm``: the top configurations retrained per seed (CONFIRM_DIR)
+      confirmation.json, .md      their runs, means and bootstrap intervals (CONFIRM_JSON, CONFIRM_MD)
 
     a checkpoint: save_pretrained files, hpo_checkpoint.json (metrics + config),
     eval_predictions.json, eval_report.json, training_state.pt (trials only), cv_folds.json (k-fold
@@ -52,6 +54,9 @@ REPORT_HTML = "report.html"
 WANDB_DIR = "wandb"
 BUDGET_FILE = "budget.json"
 TEST_SCORES_FILE = "test_scores.json"  # the top trials scored on the test split after the sweep
+CONFIRM_DIR = "confirm"  # hpo confirm's Ray Tune experiment: the top configurations x seeds
+CONFIRM_JSON = "confirmation.json"
+CONFIRM_MD = "confirmation.md"
 
 # an exported trial (best/, top/rank-<n>-<id>/)
 EXPORT_CHECKPOINT_DIR = "checkpoint"

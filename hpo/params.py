@@ -39,6 +39,19 @@ def apply_params(base: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str
     return tree
 
 
+# A run of ``hpo confirm`` is a Ray trial whose config is {"candidate": {"trial": id, "params": {...}}, "seed": s}:
+# one sweep trial's values retrained with one seed.
+CONFIRM_CANDIDATE, CONFIRM_SEED = "candidate", "seed"
+
+
+def run_params(trial_config: Mapping[str, Any]) -> dict[str, Any]:
+    """A Ray trial's config as dotted config keys: its searched values, or for a run of ``hpo confirm``
+    its candidate's values with ``trainer.seed`` set to the run's seed."""
+    if CONFIRM_CANDIDATE in trial_config:
+        return {**trial_config[CONFIRM_CANDIDATE]["params"], "trainer.seed": trial_config[CONFIRM_SEED]}
+    return dict(trial_config)
+
+
 def plain_value(value: Any) -> Any:
     """A sampled value as the plain Python type the config holds: searchers built on numpy
     (ConfigSpace for BOHB, Ray's sampling) hand out ``numpy.int64`` and ``numpy.float64``, which

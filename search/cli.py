@@ -64,8 +64,27 @@ def cmd_sweep(args: list[str]) -> int:
         flush=True,
     )
     sweep_dir = run(prepared)
+    if cfg["sweep"]["confirm_top_k"]:  # the sweep option of hpo confirm: the top configurations over seeds
+        _confirm(sweep_dir, cfg["sweep"]["confirm_top_k"], cfg["sweep"]["confirm_seeds"])
     _finish(sweep_dir)
     return 0
+
+
+def _confirm(sweep_dir: Path, top_k: int, seeds: int) -> None:
+    """Retrain the sweep's top ``top_k`` configurations with ``seeds`` seeds and rank them by their mean."""
+    from hpo.search.results.confirmation import write_confirmation
+    from hpo.search.results.confirmation_summary import summarise_confirmation
+    from hpo.search.results.export import check_top_k
+    from hpo.search.results.records import read_results
+    from hpo.search.run.confirm import confirm
+
+    evaluated = read_results(sweep_dir).evaluated
+    check_top_k(top_k, len(evaluated), "trials with an evaluation")
+    print(f"hpo: confirming the top {top_k} configurations with {seeds} seeds each", flush=True)
+    confirm(sweep_dir, [(r.trial_id, r.params) for r in evaluated[:top_k]], seeds)
+    confirmation = summarise_confirmation(read_results(sweep_dir))
+    _, md_path = write_confirmation(sweep_dir, confirmation)
+    print(md_path.read_text() + f"Written: {md_path}", flush=True)
 
 
 def _finish(sweep_dir: Path) -> None:
@@ -175,6 +194,23 @@ def cmd_extend(args: list[str]) -> int:
     return 0
 
 
+def cmd_confirm(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hpo confirm",
+        description="Retrain a finished sweep's top-k configurations with several seeds each (one more Ray Tune "
+        "experiment, <sweep dir>/confirm/), rank them by their mean with a 95%% bootstrap interval "
+        "(confirmation.json, .md) and export the best mean as best/.",
+    )
+    parser.add_argument("sweep_dir")
+    parser.add_argument("--top-k", type=int, default=3, help="how many of the best configurations (default 3)")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per configuration, seeds 0..S-1 (default 3)")
+    ns = parser.parse_args(args)
+    sweep_dir = Path(ns.sweep_dir).resolve()
+    _confirm(sweep_dir, ns.top_k, ns.seeds)
+    _finish(sweep_dir)
+    return 0
+
+
 def cmd_ensemble(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="hpo ensemble",
@@ -220,13 +256,15 @@ def cmd_train(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"sweep": cmd_sweep, "resume": cmd_resume, "extend": cmd_extend, "export": cmd_export, "report": cmd_report, "ensemble": cmd_ensemble, "train": cmd_train}
+COMMANDS = {"sweep": cmd_sweep, "resume": cmd_resume, "extend": cmd_extend, "confirm": cmd_confirm, "export": cmd_export,
+            "report": cmd_report, "ensemble": cmd_ensemble, "train": cmd_train}
 USAGE = """usage: hpo <command> [args]
 
 commands:
   sweep    run a hyperparameter sweep (hpo sweep --help lists the config groups)
   resume   finish a sweep whose driver was interrupted (hpo resume <sweep dir>)
   extend   add trials to a finished sweep (hpo extend <sweep dir> --trials N)
+  confirm  retrain the top-k configurations with S seeds, rank by the mean (hpo confirm <sweep dir> --top-k K --seeds S)
   export   write the leaderboard and best/ of a sweep folder (--top-k K: also top/)
   report   a visual report of a sweep folder: PNGs and one HTML file (hpo report <sweep dir> [--out DIR])
   ensemble average the top-k trials' predicted probabilities (hpo ensemble <sweep dir> --top-k K)

@@ -55,6 +55,7 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["data=sst2", "data.test_path=null", "data.test_split=test"], ["data.test_split", "format=hub", "data.test_path"]),
         (["data.test_fraction=1.5"], ["data.test_fraction", "(0, 1)", "1.5"]),
         (["data=sst2", "sweep.test_top_k=0"], ["sweep.test_top_k", ">= 1"]),
+        (["sweep.confirm_top_k=2", "sweep.confirm_seeds=1"], ["sweep.confirm_seeds", ">= 2"]),
         (["trainer.learning_rate=-1"], ["trainer.learning_rate", "must be > 0"]),
         (["trainer.freeze=top"], ["trainer.freeze", "top", "none", "embeddings", "all_but_head"]),
         (["trainer.lr_scheduler=cosine_annealing"], ["trainer.lr_scheduler", "cosine_annealing", "linear", "cosine", "constant_with_warmup"]),

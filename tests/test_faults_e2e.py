@@ -1,4 +1,5 @@
-"""Sweeps that survive faults: injected failures retried as configured, SIGKILLed drivers resumed, extensions."""
+"""Sweeps that survive faults: injected failures retried as configured, SIGKILLed drivers resumed; and the
+commands that add to a finished sweep: extend, confirm."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hpo.layout import experiment_dirs
 from hpo.search.results.export import export
@@ -133,3 +135,35 @@ def test_extend_adds_trials_and_warm_starts_optuna(ray_session, out_dir: Path) -
     study_values = sorted(t.value for t in restored.searcher._ot_study.trials if t.value is not None)
     assert len(study_values) == 3  # the 2 earlier trials were in the study before the new one
     assert {round(r.best["eval/accuracy"], 6) for r in first} <= {round(v, 6) for v in study_values}
+
+
+def test_confirm_retrains_the_top_configurations_and_ranks_them_by_their_mean(ray_session, out_dir: Path, capsys) -> None:
+    from hpo.search.cli import main
+
+    top_k, seeds = 2, 2
+    prepared = prepare("demo", [*SMALL, *REUSE, "searcher=random", "sweep.num_trials=3", "trainer.epochs=1",
+                                "sweep.metric=eval/loss", "sweep.mode=min", f"sweep.output_dir={out_dir}"])
+    top = [r.trial_id for r in export(run(prepared, verbose=False)).records[:top_k]]
+    assert main(["confirm", str(out_dir), "--top-k", str(top_k), "--seeds", str(seeds)]) == 0
+    printed = capsys.readouterr().out
+
+    confirmation = json.loads((out_dir / "confirmation.json").read_text())
+    assert confirmation["metric"] == "eval/loss" and confirmation["seeds"] == [0, 1]
+    ranked = confirmation["ranked"]
+    assert sorted(c["trial_id"] for c in ranked) == sorted(top)  # the sweep's top 2, by one run each
+    for c in ranked:
+        assert len(c["values"]) == seeds and c["mean"] == pytest.approx(sum(c["values"]) / seeds)
+        assert min(c["values"]) <= c["low"] <= c["mean"] <= c["high"] <= max(c["values"])
+    assert ranked[0]["mean"] <= ranked[1]["mean"]  # eval/loss: the lowest mean first
+    # one run per (configuration, seed), each with its own seed: the runs differ
+    runs = [json.loads(p.read_text()) for p in (out_dir / "confirm").glob("trial_*/params.json")]
+    assert sorted((r["candidate"]["trial"], r["seed"]) for r in runs) == sorted((t, s) for t in top for s in range(seeds))
+    assert any(len(set(c["values"])) > 1 for c in ranked)
+    # the export takes the best mean; the leaderboard shows mean and interval beside the single run
+    best = yaml.safe_load((out_dir / "best" / "metrics.yaml").read_text())
+    assert best["trial_id"] == ranked[0]["trial_id"] and best["confirmation"]["mean"] == pytest.approx(ranked[0]["mean"])
+    board = (out_dir / "leaderboard.md").read_text()
+    assert f"Confirmed: the top {top_k} configurations retrained with {seeds} seeds" in board
+    row = next(line for line in board.splitlines() if f"| {ranked[0]['trial_id']} |" in line)
+    assert f"{ranked[0]['mean']:.4g} [{ranked[0]['low']:.4g}, {ranked[0]['high']:.4g}]" in row
+    assert "confirmation.md" in printed and f"Best trial: {ranked[0]['trial_id']}" in printed

@@ -100,12 +100,19 @@ def _check_sweep(cfg: dict[str, Any]) -> None:
     _at_least(cfg, "resources.gpus_per_trial", 0)
     _at_least(cfg, "resources.workers_per_trial", 1)
     _check_budget(cfg)
+    _check_confirm(cfg)
     if cfg["scheduler"]["name"] in POPULATION_BASED and cfg["trainer"]["cv_folds"]:
         raise ConfigError("trainer.cv_folds", f"scheduler={cfg['scheduler']['name']} copies one trial's checkpoint into another "
                           "mid-run, and a k-fold trial's checkpoints are per fold; use null", value=cfg["trainer"]["cv_folds"])
     if cfg["resources"]["workers_per_trial"] > 1 and cfg["trainer"]["cv_folds"]:
         raise ConfigError("resources.workers_per_trial", "data-parallel trials do not run k-fold CV (trainer.cv_folds); use 1",
                           value=cfg["resources"]["workers_per_trial"], choices=[1])
+
+
+def _check_confirm(cfg: dict[str, Any]) -> None:
+    """``sweep.confirm_top_k`` configurations (0: off) with ``confirm_seeds`` seeds: a mean of one run has no interval."""
+    _at_least(cfg, "sweep.confirm_top_k", 0)
+    _at_least(cfg, "sweep.confirm_seeds", 2)
 
 
 def _check_budget(cfg: dict[str, Any]) -> None:

@@ -244,6 +244,8 @@ class SweepSchema:
     storage_path: str | None = None
     budget: BudgetSchema = field(default_factory=BudgetSchema)
     test_top_k: int = 3  # with a test split (data.test_*): the best k trials with a checkpoint are scored on it
+    confirm_top_k: int = 0  # >0: after the sweep, retrain the best k configurations with confirm_seeds seeds (hpo confirm)
+    confirm_seeds: int = 3
 
 
 @dataclass

@@ -26,20 +26,28 @@ from hpo.layout import (
     top_bundle,
 )
 from hpo.search.results.budget_record import budget_summary, read_budget_record
+from hpo.search.results.confirmation import Confirmation
 from hpo.search.results.manifest import build_manifest, write_manifest
 from hpo.search.results.records import SweepResults, TrialRecord, as_results
 from hpo.search.results.test_scores import Gap, TestScores, test_metric, validation_test_gap
 from hpo.search.results.trial_config import trial_config
 
 
-def leaderboard_rows(records: list[TrialRecord], metric: str, test_scores: TestScores | None = None) -> list[dict[str, Any]]:
-    """Flat rows for the CSV and Markdown leaderboards (with the test split's figures once scored)."""
+def leaderboard_rows(
+    records: list[TrialRecord], metric: str, test_scores: TestScores | None = None, confirmation: Confirmation | None = None,
+) -> list[dict[str, Any]]:
+    """Flat rows for the CSV and Markdown leaderboards (with the test split's figures once scored, and
+    the mean over seeds of the configurations ``hpo confirm`` retrained)."""
     param_keys = sorted({k for r in records for k in r.params})
     metric_keys = sorted({k for r in records if r.best for k in r.best if k.startswith("eval/") and k != metric})
     rows = []
     for rank, r in enumerate(records, start=1):
         row: dict[str, Any] = {"rank": rank, "trial": r.trial_id, "status": r.status}
         row[f"best {metric}"] = r.best.get(metric) if r.best else None
+        if confirmation is not None:
+            confirmed = confirmation.of(r.trial_id)
+            row[f"mean {metric} [95%] over {len(confirmation.seeds)} seeds"] = (
+                f"{confirmed.mean:.4g} [{confirmed.low:.4g}, {confirmed.high:.4g}]" if confirmed else "")
         if test_scores is not None:
             gap = trial_gap(r, metric, test_scores)
             row[test_metric(metric)] = gap.test if gap else None
@@ -61,6 +69,14 @@ def trial_gap(record: TrialRecord, metric: str, scores: TestScores) -> Gap | Non
     if not record.best or scored is None or test_metric(metric) not in scored:
         return None
     return validation_test_gap(metric, float(record.best[metric]), scored[test_metric(metric)], scores)
+
+
+def confirmation_header(confirmation: Confirmation | None) -> str:
+    """The leaderboard's line on ``hpo confirm``, or nothing before it ran."""
+    if confirmation is None:
+        return ""
+    return (f"Confirmed: the top {len(confirmation.ranked)} configurations retrained with {len(confirmation.seeds)} seeds "
+            f"each (`hpo confirm`, confirmation.md); `best/` is the best mean, trial {confirmation.ranked[0].trial_id}.\n\n")
 
 
 def test_header(scores: TestScores | None, metric: str) -> str:
@@ -102,6 +118,7 @@ class ExportSummary:
     records: list[TrialRecord]
     top_dirs: list[Path] = field(default_factory=list)
     test_scores: TestScores | None = None
+    confirmation: Confirmation | None = None
 
 
 def export(source: SweepResults | str | Path, top_k: int | None = None) -> ExportSummary:
@@ -120,7 +137,7 @@ def export(source: SweepResults | str | Path, top_k: int | None = None) -> Expor
     evaluated = results.evaluated
     if top_k is not None:
         check_top_k(top_k, len(evaluated), "trials with an evaluation")
-    rows = leaderboard_rows(results.records, metric, results.test_scores)
+    rows = leaderboard_rows(results.records, metric, results.test_scores, results.confirmation)
     with (sweep_dir / LEADERBOARD_CSV).open("w", newline="") as f:
         if rows:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -130,12 +147,21 @@ def export(source: SweepResults | str | Path, top_k: int | None = None) -> Expor
     budget = budget_summary(read_budget_record(sweep_dir))
     (sweep_dir / LEADERBOARD_MD).write_text(
         f"# Leaderboard: {cfg['sweep']['name']}\n\nRanked by each trial's best `{metric}` ({results.mode}).\n\n"
-        + (f"{budget}\n\n" if budget else "") + test_header(results.test_scores, metric) + table
+        + (f"{budget}\n\n" if budget else "") + confirmation_header(results.confirmation)
+        + test_header(results.test_scores, metric) + table
     )
-    best = evaluated[0] if evaluated else None
-    best_dir = write_best(sweep_dir, cfg, best, results.test_scores) if best else None
-    top_dirs = write_top_k(sweep_dir, cfg, evaluated[:top_k], results.test_scores) if top_k else []
-    return ExportSummary(sweep_dir, table, best_dir, best, results.records, top_dirs, results.test_scores)
+    best = confirmed_best(results) or (evaluated[0] if evaluated else None)
+    best_dir = write_best(sweep_dir, cfg, best, results) if best else None
+    top_dirs = write_top_k(sweep_dir, cfg, evaluated[:top_k], results) if top_k else []
+    return ExportSummary(sweep_dir, table, best_dir, best, results.records, top_dirs, results.test_scores, results.confirmation)
+
+
+def confirmed_best(results: SweepResults) -> TrialRecord | None:
+    """The trial whose values had the best mean over seeds in ``hpo confirm``, if it ran."""
+    if results.confirmation is None or not results.confirmation.ranked:
+        return None
+    winner = results.confirmation.ranked[0].trial_id
+    return next((r for r in results.evaluated if r.trial_id == winner), None)
 
 
 def check_top_k(top_k: int, available: int, what: str) -> None:
@@ -148,22 +174,22 @@ def check_top_k(top_k: int, available: int, what: str) -> None:
         raise ConfigError("--top-k", f"must be between 1 and {available}: the sweep has {available} {what}", value=top_k)
 
 
-def write_best(sweep_dir: Path, cfg: dict[str, Any], best: TrialRecord, test_scores: TestScores | None = None) -> Path:
+def write_best(sweep_dir: Path, cfg: dict[str, Any], best: TrialRecord, results: SweepResults | None = None) -> Path:
     """``best/``: the winner's bundle (see :func:`write_bundle`)."""
-    return write_bundle(sweep_dir / BEST_DIR, sweep_dir, cfg, best, rank=1, test_scores=test_scores)
+    return write_bundle(sweep_dir / BEST_DIR, sweep_dir, cfg, best, rank=1, results=results)
 
 
-def write_top_k(sweep_dir: Path, cfg: dict[str, Any], ranked: list[TrialRecord], test_scores: TestScores | None = None) -> list[Path]:
+def write_top_k(sweep_dir: Path, cfg: dict[str, Any], ranked: list[TrialRecord], results: SweepResults | None = None) -> list[Path]:
     """``top/rank-<n>-<trial>/``, one bundle per trial in rank order; an older ``top/`` is replaced."""
     top = sweep_dir / TOP_DIR
     if top.exists():
         shutil.rmtree(top)
-    return [write_bundle(top / top_bundle(n, r.trial_id), sweep_dir, cfg, r, rank=n, test_scores=test_scores)
+    return [write_bundle(top / top_bundle(n, r.trial_id), sweep_dir, cfg, r, rank=n, results=results)
             for n, r in enumerate(ranked, start=1)]
 
 
 def write_bundle(
-    target: Path, sweep_dir: Path, cfg: dict[str, Any], record: TrialRecord, rank: int, test_scores: TestScores | None = None,
+    target: Path, sweep_dir: Path, cfg: dict[str, Any], record: TrialRecord, rank: int, results: SweepResults | None = None,
 ) -> Path:
     """One exported trial: ``config.yaml`` (its full resolved config, a Hydra config ``hpo train``
     takes), ``checkpoint/`` (its best evaluation's), ``metrics.yaml`` and ``manifest.json``."""
@@ -179,6 +205,11 @@ def write_bundle(
     )
     (target / CONFIG_FILE).write_text(header + yaml.safe_dump(config, sort_keys=False))
     summary = {"trial_id": record.trial_id, "params": record.params, "metrics": _plain(record.best)}
+    test_scores = results.test_scores if results is not None else None
+    confirmation = results.confirmation if results is not None else None
+    confirmed = confirmation.of(record.trial_id) if confirmation is not None else None
+    if confirmed is not None:  # its values retrained with several seeds (hpo confirm)
+        summary["confirmation"] = {**asdict(confirmed), "seeds": confirmation.seeds}
     test = test_scores.of(record.trial_id) if test_scores is not None else None
     if test is not None:  # the same trial on rows that decided nothing in the sweep
         summary["test_metrics"] = test

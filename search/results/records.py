@@ -20,6 +20,7 @@ from hpo.layout import PARAMS_JSON, TRIALS_DIR, experiment_dirs, load_sweep_conf
 from hpo.legacy_names import accept_legacy_names
 from hpo.params import plain_value
 from hpo.search.config.schema import with_defaults
+from hpo.search.results.confirmation import Confirmation, read_confirmation
 from hpo.search.results.test_scores import TestScores, read_test_scores
 from hpo.trial_status import error_summary, outcome
 
@@ -50,6 +51,7 @@ class SweepResults:
     config: dict[str, Any]
     records: list[TrialRecord]
     test_scores: TestScores | None = None  # the top trials on the test split, once scored
+    confirmation: Confirmation | None = None  # the top configurations over several seeds (hpo confirm)
 
     @property
     def metric(self) -> str:
@@ -74,7 +76,7 @@ def read_results(sweep_dir: str | Path) -> SweepResults:
     sweep_dir = Path(sweep_dir).resolve()
     cfg = with_defaults(load_sweep_config(sweep_dir))
     records = collect_trials(sweep_dir, cfg["sweep"]["metric"], cfg["sweep"]["mode"])
-    return SweepResults(sweep_dir, cfg, records, read_test_scores(sweep_dir))
+    return SweepResults(sweep_dir, cfg, records, read_test_scores(sweep_dir), read_confirmation(sweep_dir))
 
 
 def as_results(source: SweepResults | str | Path) -> SweepResults:
@@ -91,8 +93,12 @@ def collect_trials(sweep_dir: str | Path, metric: str, mode: str) -> list[TrialR
     dirs = experiment_dirs(sweep_dir)
     if not dirs:
         raise ConfigError("sweep_dir", f"no trial results in {Path(sweep_dir) / TRIALS_DIR}", value=str(sweep_dir))
-    records = [_record(trial, result, metric, mode) for d in dirs for trial, result in _read_experiment(d, metric, mode)]
-    return rank_trials(records, metric, mode)
+    return rank_trials([r for d in dirs for r in collect_experiment(d, metric, mode)], metric, mode)
+
+
+def collect_experiment(directory: Path, metric: str, mode: str) -> list[TrialRecord]:
+    """The trials of one Ray Tune experiment folder (unranked)."""
+    return [_record(trial, result, metric, mode) for trial, result in _read_experiment(directory, metric, mode)]
 
 
 def _read_experiment(directory: Path, metric: str, mode: str) -> list[tuple[Any, Any]]:

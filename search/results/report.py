@@ -283,7 +283,7 @@ def render_html(data: SweepData, sections: list[Section]) -> str:
     if gap is not None:  # the winner on rows that decided nothing in the sweep
         best_line += (f"; on {scores.test_rows} test rows {html.escape(test_metric(data.metric))} = {gap.test:.4g} "
                       f"({gap.difference:+.4g}{', a LARGE validation-test gap' if gap.large else ', within noise'})")
-    rows = leaderboard_rows(data.records, data.metric, scores)
+    rows = leaderboard_rows(data.records, data.metric, scores, data.results.confirmation)
     columns = [c for c in (rows[0] if rows else {}) if c != "error" or any(r["error"] for r in rows)]
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',

@@ -148,7 +148,7 @@ def leaderboard_table(summary: ExportSummary, links: list[dict[str, Any]], metri
     """The leaderboard rows as a ``wandb.Table``, with each trial's W&B run beside it."""
     import wandb  # only a sweep that logs to W&B gets here (see log_sweep_summary)
 
-    rows = leaderboard_rows(summary.records, metric, summary.test_scores)
+    rows = leaderboard_rows(summary.records, metric, summary.test_scores, summary.confirmation)
     for row, link in zip(rows, links, strict=True):
         row["wandb run"] = link["path"] or link["run_id"]
     columns = list(rows[0]) if rows else ["rank", "trial"]

@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
+from hpo.params import run_params
 from hpo.ranking import is_better
 from hpo.search.config.logger import wandb_destination
 from hpo.search.run.budgets import SweepBudget
@@ -52,7 +53,7 @@ class ProgressCallback(Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         verb = "continued" if trial.trial_id in self.started_ids else "started"  # after a pause, or a copy (PBT)
         self.started_ids.add(trial.trial_id)
-        params = ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in trial.config.items())
+        params = ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in run_params(trial.config).items())
         self._print(f"{trial.trial_id} {verb}: {params}"[:58], trials, starting=trial)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from ray.air.integrations.wandb import WandbLoggerCallback
 
-from hpo.params import apply_params
+from hpo.params import apply_params, run_params
 
 
 class TrialRunsCallback(WandbLoggerCallback):
@@ -27,7 +27,7 @@ class TrialRunsCallback(WandbLoggerCallback):
         super().setup(*args, **kwargs)
 
     def _start_logging_actor(self, trial: Any, exclude_results: list[str], **wandb_init_kwargs: Any) -> None:
-        config = apply_params(self.base_config, trial.config)
+        config = apply_params(self.base_config, run_params(trial.config))
         config["trial_id"] = trial.trial_id
         config["params"] = dict(trial.config)
         wandb_init_kwargs["config"] = config

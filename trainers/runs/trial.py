@@ -19,7 +19,7 @@ import ray
 import torch
 from ray import tune
 
-from hpo.params import apply_params
+from hpo.params import apply_params, run_params
 from hpo.trainers.engine.checkpoint import ResumeState, Snapshot, save_checkpoint
 from hpo.trainers.runs.fine_tune import fine_tune
 from hpo.trainers.runs.memory import resident_memory_mb
@@ -43,6 +43,11 @@ def run_trial(params: dict[str, Any], base_config: dict[str, Any]) -> None:
 
         return run_data_parallel(cfg, checkpoint)
     return _run_single_process(cfg, checkpoint)
+
+
+def run_confirm_run(params: dict[str, Any], base_config: dict[str, Any]) -> None:
+    """One run of ``hpo confirm``: a sweep trial's values (``candidate``) trained with one ``seed``."""
+    run_trial(run_params(params), base_config)
 
 
 def _run_single_process(cfg: dict[str, Any], checkpoint: tune.Checkpoint | None) -> None:
