@@ -55,6 +55,7 @@ class Settings:
     seed: int = 42  # trainer.seed / TrainingArguments.seed: head initialisation, dropout, batch order
     data_seed: int = 0  # sweep.seed: which SST-2 rows form the slice; also the searchers' seed
     hpo_cpus_per_trial: int = 1  # hpo: 2 concurrent 1-CPU trials (searchers' max_concurrent: 2)
+    hpo_max_concurrent: int | None = None  # null: the searcher's own (2); the smoke runs one at a time (one worker process)
     trainer_threads: int = 2  # Trainer: one trial at a time with both cores
 
     def __post_init__(self) -> None:
@@ -64,7 +65,7 @@ class Settings:
 
 FULL = Settings()
 SMOKE = Settings(model="tiny_bert", train_rows=64, eval_rows=32, epochs=1, trials=2, max_seq_length=48,
-                 learning_rates=(1e-4, 3e-4), batch_sizes=(16,))
+                 learning_rates=(1e-4, 3e-4), batch_sizes=(16,), hpo_max_concurrent=1)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ def base_overrides(s: Settings) -> list[str]:
         f"data.max_eval_samples={s.eval_rows}", f"trainer.epochs={s.epochs}", f"trainer.max_seq_length={s.max_seq_length}",
         f"trainer.seed={s.seed}", f"sweep.seed={s.data_seed}", f"sweep.num_trials={s.trials}",
         f"resources.cpus_per_trial={s.hpo_cpus_per_trial}",
+        *([f"searcher.max_concurrent={s.hpo_max_concurrent}"] if s.hpo_max_concurrent else []),
     ]
 
 
@@ -330,7 +332,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"model `{s['model']}`, {s['epochs']} epochs, {s['trials']} trials per method, max_seq_length {s['max_seq_length']} with "
         f"dynamic padding, training seed {s['seed']}. Space: learning rate {min(s['learning_rates']):g} to {max(s['learning_rates']):g} "
         f"(grid {', '.join(f'{v:g}' for v in s['learning_rates'])}), batch size {', '.join(map(str, s['batch_sizes']))}. "
-        f"hpo: {s['hpo_cpus_per_trial']} CPU per trial, 2 trials at once; Trainer: one trial at a time with {s['trainer_threads']} threads. "
+        f"hpo: {s['hpo_cpus_per_trial']} CPU per trial, {s['hpo_max_concurrent'] or 2} trials at once; Trainer: one trial at a time with {s['trainer_threads']} threads. "
         f"Machine: {env['machine']['platform']}, {env['machine']['cpu_count']} CPUs. "
         + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
         + f". Command: `{env['command']}`.",

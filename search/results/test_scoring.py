@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpo.options import TEST_SOURCES
+from hpo.search.results.export import confirmed_best
 from hpo.search.results.records import SweepResults
 from hpo.search.results.test_scores import TestScores, write_test_scores
 from hpo.search.results.trial_config import trial_config
@@ -16,12 +17,15 @@ def has_test_split(cfg: dict[str, Any]) -> bool:
 
 
 def score_top_trials(results: SweepResults) -> TestScores | None:
-    """Score the best ``sweep.test_top_k`` trials that kept a checkpoint on the test rows, write
+    """Score the best ``sweep.test_top_k`` trials that kept a checkpoint (and ``hpo confirm``'s winner) on the test rows, write
     ``test_scores.json`` and attach the scores to ``results``; None without a test split or a checkpoint."""
     cfg = results.config
     if not has_test_split(cfg):
         return None
     chosen = [r for r in results.evaluated if r.checkpoint is not None][: cfg["sweep"]["test_top_k"]]
+    winner = confirmed_best(results)  # hpo confirm's best mean is exported as best/: score it too
+    if winner is not None and winner.checkpoint is not None and winner not in chosen:
+        chosen.append(winner)
     if not chosen:
         return None
     # torch and transformers: only a sweep with a test split loads them on the driver, after its trials
