@@ -1,6 +1,6 @@
 """Scoring trained checkpoints on the test split: rows that no trial trained on, was ranked on or was stopped on.
 
-The driver calls this after a sweep for its top trials (``hpo.search.results.test_scores``). Each
+The driver calls this after a sweep for its top trials (``hpo.search.results.test_scoring``). Each
 checkpoint is scored with its own trial's config (its sequence length, its task settings), on the
 test rows of ``data.test_path``, ``data.test_split`` or the ``data.test_fraction`` held out of the
 training rows, through the same task evaluation the trials ran on their validation rows.
