@@ -7,6 +7,8 @@ implement these options would cost it seconds of torch and transformers imports 
 
 from __future__ import annotations
 
+from typing import Any
+
 # hpo.trainers.tasks.registry: the metrics each task can report (the evaluate modules in metric_modules/).
 CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "roc_auc")
 REGRESSION_METRICS = ("mse", "mae", "pearsonr", "spearmanr")
@@ -29,6 +31,11 @@ FORMATS = ("demo", *FILE_FORMATS, *TEXT_FORMAT, "hub")
 LM_FORMATS = (*TEXT_FORMAT, *FILE_FORMATS, "demo")
 # The data keys that name a test split (at most one is set): a file, a Hub split, a held-out share.
 TEST_SOURCES = ("test_path", "test_split", "test_fraction")
+
+
+def has_test_split(data: dict[str, Any]) -> bool:
+    """Whether the ``data`` block names a test split (the driver's check loads it; the end of a sweep scores on it)."""
+    return any(data[key] is not None for key in TEST_SOURCES)
 
 # hpo.trainers.data.cleaning, hpo.trainers.data.imbalance, hpo.trainers.data.augmentation,
 # hpo.trainers.models.modeling, hpo.trainers.engine.engine (precision), hpo.trainers.engine.faults

@@ -3,24 +3,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from hpo.options import TEST_SOURCES
+from hpo.options import has_test_split
 from hpo.search.results.export import confirmed_best
 from hpo.search.results.records import SweepResults
 from hpo.search.results.test_scores import TestScores, write_test_scores
 from hpo.search.results.trial_config import trial_config
 
 
-def has_test_split(cfg: dict[str, Any]) -> bool:
-    return any(cfg["data"][key] is not None for key in TEST_SOURCES)
-
-
 def score_top_trials(results: SweepResults) -> TestScores | None:
     """Score the best ``sweep.test_top_k`` trials that kept a checkpoint (and ``hpo confirm``'s winner) on the test rows, write
     ``test_scores.json`` and attach the scores to ``results``; None without a test split or a checkpoint."""
     cfg = results.config
-    if not has_test_split(cfg):
+    if not has_test_split(cfg["data"]):
         return None
     chosen = [r for r in results.evaluated if r.checkpoint is not None][: cfg["sweep"]["test_top_k"]]
     winner = confirmed_best(results)  # hpo confirm's best mean is exported as best/: score it too

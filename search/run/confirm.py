@@ -46,7 +46,4 @@ def confirm(sweep_dir: str | Path, candidates: list[tuple[str, dict[str, Any]]],
     # as many runs at once as the sweep ran trials (searcher.max_concurrent; null: as the resources allow)
     plan = SearchPlan(BasicVariantGenerator(max_concurrent=cfg["searcher"]["max_concurrent"] or 0), space, num_samples=1)
     prepared = PreparedSweep(cfg, [], plan, build_scheduler(cfg["scheduler"]), sweep_dir)
-    # torch and transformers load in the trial workers, not on the driver
-    from hpo.trainers.runs.trial import run_confirm_run
-
-    return run(prepared, verbose=verbose, trainable=run_confirm_run, experiment=CONFIRM_DIR)
+    return run(prepared, verbose=verbose, experiment=CONFIRM_DIR)  # the sweep's own trainable reads each run's values

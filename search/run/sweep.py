@@ -17,7 +17,7 @@ from ray.tune.execution.experiment_state import _ExperimentCheckpointManager as 
 
 from hpo.errors import ConfigError
 from hpo.layout import CONFIG_FILE, TRIALS_DIR, trial_name
-from hpo.options import TEST_SOURCES
+from hpo.options import has_test_split
 from hpo.search.algorithms.schedulers import POPULATION_BASED, build_scheduler, check_live_trials
 from hpo.search.algorithms.searchers import SearchPlan, build_search
 from hpo.search.algorithms.space import Param
@@ -86,8 +86,7 @@ def check_inputs(cfg: dict[str, Any]) -> CountTrainRows:
     check_lr_scheduler(cfg)
     task = get_task(trainer["task"])
     # the test split too, when there is one: a missing or malformed test file fails here, before Ray starts
-    has_test = any(cfg["data"][key] is not None for key in TEST_SOURCES)
-    splits = task.load_splits(cfg["data"], seed=cfg["sweep"]["seed"], with_test=has_test)
+    splits = task.load_splits(cfg["data"], seed=cfg["sweep"]["seed"], with_test=has_test_split(cfg["data"]))
     task.check_model(cfg["model"], splits.label_names, trainer)
     tokenizer = load_tokenizer(cfg["model"])
     if trainer["cv_folds"]:

@@ -33,9 +33,10 @@ THREAD_END_TIMEOUT_S = "120"
 
 
 def run_trial(params: dict[str, Any], base_config: dict[str, Any]) -> None:
-    """Train with ``params`` (dotted keys from the search space) on top of ``base_config``."""
+    """Train with ``params`` (dotted keys from the search space, or a run of ``hpo confirm``: its
+    candidate's values and seed, see ``hpo.params.run_params``) on top of ``base_config``."""
     os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", THREAD_END_TIMEOUT_S)  # read by Ray in this worker
-    cfg = apply_params(base_config, params)
+    cfg = apply_params(base_config, run_params(params))
     checkpoint = tune.get_checkpoint()
     if cfg["resources"]["workers_per_trial"] > 1:  # DDP over Ray Train workers, same values on every rank
         # Ray Train (TorchTrainer, its queue and callbacks) is imported only by data-parallel trials
@@ -43,11 +44,6 @@ def run_trial(params: dict[str, Any], base_config: dict[str, Any]) -> None:
 
         return run_data_parallel(cfg, checkpoint)
     return _run_single_process(cfg, checkpoint)
-
-
-def run_confirm_run(params: dict[str, Any], base_config: dict[str, Any]) -> None:
-    """One run of ``hpo confirm``: a sweep trial's values (``candidate``) trained with one ``seed``."""
-    run_trial(run_params(params), base_config)
 
 
 def _run_single_process(cfg: dict[str, Any], checkpoint: tune.Checkpoint | None) -> None:
