@@ -12,7 +12,7 @@ from hpo.errors import ConfigError
 from hpo.trainers.data.demo import make_demo_split
 from hpo.trainers.data.loading import load_splits
 from tests.conftest import RTE, SHARED_DATA, SST2
-from tests.helpers.config_blocks import data_block
+from tests.helpers.config_blocks import clean_block, data_block
 
 
 def test_sst2_tsv_with_integer_labels() -> None:
@@ -124,3 +124,15 @@ def test_the_validation_test_gap_is_judged_against_the_noise_of_both_splits() ->
     # a loss: 10% of its validation value
     assert not validation_test_gap("eval/loss", 0.5, 0.54, scores).large
     assert validation_test_gap("eval/loss", 0.5, 0.56, scores).large
+
+
+def test_a_language_model_test_fraction_is_the_tail_no_trial_trains_on() -> None:
+    from hpo.trainers.data.text import load_text_splits
+
+    data = data_block(format="text", train_path=str(SHARED_DATA / "tinyshakespeare" / "input.txt"), label_column=None,
+                      test_fraction=0.1, max_test_samples=50, clean=clean_block(normalize=False))
+    trial = load_text_splits(data)
+    scoring = load_text_splits(data, with_test=True)
+    assert trial.test is None and len(scoring.test) == 50
+    assert trial.train["text"] == scoring.train["text"] and trial.eval["text"] == scoring.eval["text"]
+    assert not set(scoring.test["text"]) & set(trial.train["text"])  # the last tenth of the text, held out first
