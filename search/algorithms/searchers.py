@@ -140,7 +140,22 @@ def _bohb(cfg: dict[str, Any], params: list[Param], sweep: dict[str, Any]) -> Se
     return SearchPlan(alg, to_ray(params), sweep["num_trials"])
 
 
-SEARCHERS: dict[str, Builder] = {"random": _random, "grid": _grid, "optuna": _optuna, "bohb": _bohb}
+def _smac(cfg: dict[str, Any], params: list[Param], sweep: dict[str, Any]) -> SearchPlan:
+    """SMAC3's random forest through hpo's ask/tell adapter (Ray Tune ships no SMAC searcher)."""
+    try:
+        from hpo.search.algorithms.smac_search import SMACSearch  # SMAC3 is the smac extra, off the default install
+    except ImportError:
+        raise ConfigError("searcher.name", "smac needs SMAC3: pip install 'hpo[smac]'", value="smac") from None
+    alg: Searcher = SMACSearch(params, sweep["metric"], sweep["mode"], sweep["seed"], cfg["n_startup_trials"])
+    if cfg["max_concurrent"]:
+        alg = ConcurrencyLimiter(alg, max_concurrent=cfg["max_concurrent"])
+    return SearchPlan(alg, {}, sweep["num_trials"])
+
+
+SEARCHERS: dict[str, Builder] = {"random": _random, "grid": _grid, "optuna": _optuna, "bohb": _bohb, "smac": _smac}
+
+# Searchers whose model ``hpo extend`` warm-starts with the earlier trials (Searcher.add_evaluated_point).
+WARM_STARTABLE = ("optuna", "smac")
 
 # Searchers that only work beside one scheduler: BOHB's model expects HyperBand's brackets.
 REQUIRED_SCHEDULER = {"bohb": "bohb"}

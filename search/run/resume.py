@@ -3,7 +3,7 @@
 Resume is Ray Tune's own experiment restore: finished trials stay finished, interrupted trials
 restart from their latest checkpoint (the trial restores its optimizer and schedule too), and
 the searcher's saved state comes back. Extend runs a new experiment beside the first, with the
-Optuna searcher warm-started from every earlier trial's best evaluation.
+model-based searcher (Optuna, SMAC) warm-started from every earlier trial's best evaluation.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ray import tune
 from hpo.errors import ConfigError
 from hpo.layout import TRIALS_DIR, experiment_dirs, experiment_name, load_sweep_config
 from hpo.legacy_names import accept_legacy_names
+from hpo.search.algorithms.searchers import WARM_STARTABLE
 from hpo.search.run.callbacks import ProgressCallback
 from hpo.search.run.storage import mirror_experiments, run_storage
 from hpo.search.run.sweep import (
@@ -77,14 +78,14 @@ def extend(sweep_dir: str | Path, trials: int, history: list[tuple[dict[str, Any
     sweep_dir = Path(sweep_dir).resolve()
     cfg = load_sweep_config(sweep_dir)
     if cfg["searcher"]["name"] == "grid":
-        raise ConfigError("searcher.name", "a grid sweep runs its grid exactly once; extend a random or optuna sweep", value="grid", choices=["random", "optuna"])
+        raise ConfigError("searcher.name", "a grid sweep runs its grid exactly once; extend a random or model-based sweep", value="grid", choices=["random", *WARM_STARTABLE])
     n = len(experiment_dirs(sweep_dir))
     extended = copy.deepcopy(cfg)
     extended["sweep"]["num_trials"] = trials
     extended["sweep"]["seed"] = cfg["sweep"]["seed"] + n  # new samples, not the first run's again
     prepared = prepare_resolved(extended)
     prepared.config["sweep"]["seed"] = cfg["sweep"]["seed"]  # trials keep the sweep's data seed
-    if cfg["searcher"]["name"] == "optuna":
+    if cfg["searcher"]["name"] in WARM_STARTABLE:
         warm_start(prepared.search.search_alg, history)
     init_ray(cfg)
     return run(prepared, verbose=verbose, experiment=experiment_name(n))
