@@ -63,6 +63,7 @@ def test_reports_written(smoke_result: tuple[dict, dict[str, Path]]) -> None:
     assert "Targets:" in table and paths["png"].stat().st_size > 0
     env = result["environment"]
     assert env["seeds"] == [0] and len(env["tasks"]) == 1 and env["versions"]["ray"]
-    assert {"tpe_asha_reaches_random_final_within_third", "hpo_best_at_least_peer_everywhere"} <= set(
-        result["summary"]["targets"]
-    )
+    targets = result["summary"]["targets"]
+    assert {"default_reaches_random_final_within_third", "default_at_least_every_peer_at_fractions"} <= set(targets)
+    peers = {name for name in ISSUE_METHODS if search_efficiency.METHODS[name].peer}
+    assert set(targets["default_at_least_every_peer_at_fractions"]["gaps"]) == peers == {"optuna_hyperband", "smac_mf", "synetune_bohb"}
