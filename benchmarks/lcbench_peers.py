@@ -101,7 +101,9 @@ def smac_multi_fidelity(task: str, seed: int, budget: int, run_dir: Path) -> Non
     for name, d in lcbench_space().items():
         kind = Integer if d["type"] == "int" else Float
         space.add(kind(name, (d["low"], d["high"]), log=d["type"] == "loguniform" or d.get("log", False)))
-    scenario = Scenario(space, deterministic=True, n_trials=budget, min_budget=1, max_budget=lcbench.MAX_EPOCHS, seed=seed,
+    # n_trials: about the trials SMAC's Hyperband runs in the budget (60-70 in 520 epochs); SMAC sizes its
+    # random initial design from it (at most a quarter), so n_trials=budget would leave no trial to the forest.
+    scenario = Scenario(space, deterministic=True, n_trials=max(8, budget // 5), min_budget=1, max_budget=lcbench.MAX_EPOCHS, seed=seed,
                         output_directory=Path(tempfile.mkdtemp(dir=run_dir, prefix="smac-")))
     facade = MultiFidelityFacade
     smac = facade(
