@@ -9,3 +9,8 @@ def is_better(value: float, best: float | None, mode: str) -> bool:
     if best is None:
         return True
     return value > best if mode == "max" else value < best
+
+
+# A k-fold trial reports the running mean after each fold; only the mean over the most folds it
+# finished stands for the configuration (a mean over fewer folds is not its score, however good).
+CV_FOLDS_DONE = "cv/folds_done"

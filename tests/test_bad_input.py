@@ -34,6 +34,8 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["scheduler=pbt"], ["searcher.name", "scheduler=pbt", "searcher=random", "optuna"]),
         (["scheduler=pbt", "searcher=random"], ["searcher.max_concurrent", "population", "sweep.num_trials = 8"]),
         (["scheduler=pbt", "searcher=random", "trainer.cv_folds=3"], ["trainer.cv_folds", "checkpoint"]),
+        (["scheduler=wilcoxon"], ["trainer.cv_folds", "scheduler=wilcoxon", ">= 3"]),
+        (["scheduler=wilcoxon", "trainer.cv_folds=3", "scheduler.grace_period=3"], ["scheduler.grace_period", "1 to 2"]),
         (["scheduler=pbt", "searcher=random", "searcher.max_concurrent=null", "scheduler.perturb=[trainer.batch_size]"],
          ["scheduler.perturb", "trainer.batch_size", "trainer.learning_rate", "trainer.dropout"]),
         (["+trainer.pbt_schedule=[{evaluation: 0, params: {trainer.learning_rate: 0.1}}]"], ["trainer.pbt_schedule", "evaluation: n >= 1"]),

@@ -25,6 +25,7 @@ REQUIRED = {
     ("trainer", "causal_lm"): ["data=tinyshakespeare", "model=tiny_gpt2", "sweep.metric=eval/perplexity", "sweep.mode=min"],
     ("searcher", "bohb"): ["scheduler=bohb"],  # BOHB runs inside HyperBand's brackets only
     ("scheduler", "pbt"): ["searcher=random"],  # a population is sampled once, then evolves
+    ("scheduler", "wilcoxon"): ["trainer.cv_folds=5"],  # it tests folds
     ("scheduler", "pb2"): ["searcher=random"],
 }
 # Sweeps that already use a tiny model keep it; the others get tiny_bert.

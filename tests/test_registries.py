@@ -17,6 +17,7 @@ from hpo.errors import ConfigError
 from hpo.search.algorithms.schedulers import SCHEDULERS, build_scheduler
 from hpo.search.algorithms.searchers import OPTUNA_SAMPLERS, SEARCHERS, build_search
 from hpo.search.algorithms.space import parse_space
+from hpo.search.algorithms.wilcoxon_folds import WilcoxonFoldScheduler
 
 SWEEP = {"metric": "eval/accuracy", "mode": "max", "num_trials": 5, "seed": 0}
 SPACE = parse_space({
@@ -54,17 +55,17 @@ def test_every_optuna_sampler_suggests_within_the_space_and_learns_from_results(
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
 def test_every_scheduler_builds(name: str) -> None:
     cfg = {"name": name, "max_t": 4, "grace_period": 1, "reduction_factor": 2, "perturbation_interval": 1,
-           "quantile_fraction": 0.25, "resample_probability": 0.25, "perturb": ["trainer.learning_rate"]}
+           "quantile_fraction": 0.25, "resample_probability": 0.25, "perturb": ["trainer.learning_rate"], "p_threshold": 0.1}
     scheduler = build_scheduler(cfg, params=SPACE)
     expected = {"asha": ASHAScheduler, "fifo": FIFOScheduler, "hyperband": HyperBandScheduler, "bohb": HyperBandForBOHB,
-                "pbt": PopulationBasedTraining, "pb2": PB2}
+                "pbt": PopulationBasedTraining, "pb2": PB2, "wilcoxon": WilcoxonFoldScheduler}
     assert type(scheduler) is expected[name]
 
 
 def test_unknown_names_list_the_valid_ones() -> None:
-    with pytest.raises(ConfigError, match=r"searcher.name.*nope.*bohb, grid, optuna, random"):
+    with pytest.raises(ConfigError, match=r"searcher.name.*nope.*bohb, grid, optuna, random, smac"):
         build_search({"name": "nope"}, SPACE, SWEEP)
-    with pytest.raises(ConfigError, match=r"scheduler.name.*nope.*asha, bohb, fifo, hyperband, pb2, pbt"):
+    with pytest.raises(ConfigError, match=r"scheduler.name.*nope.*asha, bohb, fifo, hyperband, pb2, pbt, wilcoxon"):
         build_scheduler({"name": "nope"})
     with pytest.raises(ConfigError, match=r"searcher.sampler.*nope.*cmaes, gp, qmc, random, tpe"):
         build_search({"name": "optuna", "sampler": "nope"}, SPACE, SWEEP)

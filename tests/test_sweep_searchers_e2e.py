@@ -1,9 +1,9 @@
 """Sweeps on real Ray Tune, sharing one Ray session: the RTE grid and causal-LM sweep files, cross-validated
-trials, and HyperBand's and BOHB's brackets.
+trials pruned by their folds (scheduler=wilcoxon), and HyperBand's and BOHB's brackets.
 
 Grid points run exactly once beside failing trials in tests/test_faults_e2e.py; random search runs its
 trial count in test_budgets_e2e.py, test_memory_e2e.py and test_cluster_e2e.py; Optuna in the shared
-CLI sweep (tests/small_sweep.py), extend and the SIGKILL resume.
+CLI sweep (tests/small_sweep.py), extend and the SIGKILL resume; SMAC3 under ASHA in the extend test.
 """
 
 from __future__ import annotations
@@ -48,14 +48,23 @@ def test_causal_lm_sweep_minimises_perplexity_and_its_winner_retrains(ray_sessio
     assert (tmp_path / "retrain" / "best.json").is_file()
 
 
-def test_cross_validation_trials_report_each_fold_to_tune(ray_session, out_dir: Path) -> None:
-    prepared = prepare("demo", [*ONE_EPOCH_SMALL, "searcher=random", "scheduler=fifo", "sweep.num_trials=1",
-                                "trainer.cv_folds=2", f"sweep.output_dir={out_dir}"])
+def test_cross_validated_trials_report_each_fold_and_a_losing_one_is_pruned_by_its_folds(ray_session, out_dir: Path) -> None:
+    # scheduler=wilcoxon: the second grid point (a learning rate that throws the model off) loses on both of its
+    # first 2 folds to the first trial's same folds; with 2 pairs the one-sided p-value is 1/4 < 0.3
+    prepared = prepare("demo", [*ONE_EPOCH_SMALL, "searcher=grid", "scheduler=wilcoxon", "scheduler.p_threshold=0.3",
+                                "scheduler.grace_period=1", "trainer.cv_folds=3", "sweep.metric=eval/loss", "sweep.mode=min",
+                                "~search_space.trainer", "+search_space.trainer.learning_rate={type: grid, values: [1.0e-4, 0.5]}",
+                                f"sweep.output_dir={out_dir}"])
     summary = export(run(prepared, verbose=False))
-    (record,) = summary.records
-    assert record.status == "finished" and record.evaluations == 2
-    assert {"eval/accuracy_std", "cv/fold0/accuracy", "cv/fold1/accuracy"} <= set(record.best)
+    by_lr = {r.params["trainer.learning_rate"]: r for r in summary.records}
+    steady, thrown = by_lr[1.0e-4], by_lr[0.5]
+    assert steady.status == "finished" and steady.evaluations == 3
+    # ranked by its mean over all 3 folds, not by a running mean over fewer that happened to be lower
+    assert {"eval/accuracy_std", "cv/fold0/loss", "cv/fold1/loss", "cv/fold2/loss"} <= set(steady.best)
+    assert steady.best["cv/folds_done"] == 3
     assert (out_dir / "best" / "checkpoint" / "cv_folds.json").is_file()
+    assert thrown.status == "stopped" and thrown.evaluations == 2, (thrown.status, thrown.evaluations)
+    assert all(thrown.best[f"cv/fold{i}/loss"] > steady.best[f"cv/fold{i}/loss"] for i in range(2))
 
 
 @pytest.mark.parametrize(("searcher", "scheduler"), [("random", "hyperband"), ("bohb", "bohb")])

@@ -22,6 +22,7 @@ from ray.tune.schedulers import (
 from hpo.errors import ConfigError, unknown_name_error
 from hpo.options import PBT_PERTURBABLE
 from hpo.search.algorithms.space import Param, to_ray
+from hpo.search.algorithms.wilcoxon_folds import WilcoxonFoldScheduler
 
 # Trials report once per evaluation, so ASHA's times count evaluations.
 TIME_ATTR = "training_iteration"
@@ -130,6 +131,11 @@ def _horizon(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None) -> int
     return max_t
 
 
+def _wilcoxon(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None, params: list[Param]) -> TrialScheduler:
+    """Optuna's Wilcoxon pruner over a k-fold trial's folds; the driver's check needs trainer.cv_folds."""
+    return WilcoxonFoldScheduler(p_threshold=cfg["p_threshold"], min_folds=cfg["grace_period"])
+
+
 SCHEDULERS: dict[str, Callable[[dict[str, Any], MaxEvaluations | None, list[Param]], TrialScheduler]] = {
     "fifo": _fifo,
     "asha": _asha,
@@ -137,6 +143,7 @@ SCHEDULERS: dict[str, Callable[[dict[str, Any], MaxEvaluations | None, list[Para
     "bohb": _bohb,
     "pbt": _pbt,
     "pb2": _pb2,
+    "wilcoxon": _wilcoxon,
 }
 
 # Population-based schedulers: the sweep's trials train side by side and copy each other's

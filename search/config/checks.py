@@ -37,6 +37,7 @@ from hpo.params import get_by_path
 from hpo.search.algorithms.schedulers import POPULATION_BASED, REQUIRED_SEARCHER, SCHEDULERS
 from hpo.search.algorithms.searchers import OPTUNA_SAMPLERS, REQUIRED_SCHEDULER, SEARCHERS
 from hpo.search.algorithms.space import Param, parse_space
+from hpo.search.algorithms.wilcoxon_folds import wilcoxon_settings
 from hpo.search.config.schema import GROUP_SCHEMAS, schema_field
 from hpo.trainers.data.augmentation_check import check_augment
 from hpo.trainers.models.domain_adaptation_check import check_domain_adaptation
@@ -101,6 +102,8 @@ def _check_sweep(cfg: dict[str, Any]) -> None:
     _at_least(cfg, "resources.workers_per_trial", 1)
     _check_budget(cfg)
     _check_confirm(cfg)
+    if cfg["scheduler"]["name"] == "wilcoxon":
+        wilcoxon_settings(cfg["scheduler"], cfg["trainer"]["cv_folds"])
     if cfg["scheduler"]["name"] in POPULATION_BASED and cfg["trainer"]["cv_folds"]:
         raise ConfigError("trainer.cv_folds", f"scheduler={cfg['scheduler']['name']} copies one trial's checkpoint into another "
                           "mid-run, and a k-fold trial's checkpoints are per fold; use null", value=cfg["trainer"]["cv_folds"])

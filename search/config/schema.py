@@ -180,6 +180,7 @@ class SchedulerSchema:
     # keys of `perturb` that the search space searches
     perturbation_interval: int = 1
     quantile_fraction: float = 0.25
+    p_threshold: float = 0.1  # wilcoxon: prune when the folds lose to the best trial's at this p-value
     resample_probability: float = 0.25  # pbt: draw a perturbed value afresh from the space instead of x0.8 / x1.2
     perturb: list[str] = field(default_factory=lambda: list(PBT_PERTURBABLE))
 

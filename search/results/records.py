@@ -19,6 +19,7 @@ from hpo.errors import ConfigError
 from hpo.layout import PARAMS_JSON, TRIALS_DIR, experiment_dirs, load_sweep_config
 from hpo.legacy_names import accept_legacy_names
 from hpo.params import plain_value
+from hpo.ranking import CV_FOLDS_DONE
 from hpo.search.config.schema import with_defaults
 from hpo.search.results.confirmation import Confirmation, read_confirmation
 from hpo.search.results.test_scores import TestScores, read_test_scores
@@ -132,12 +133,17 @@ def _record(trial: Any, result: Any, metric: str, mode: str) -> TrialRecord:
 def _best_evaluation(result: Any, metric: str, mode: str) -> tuple[dict[str, Any] | None, Path | None]:
     """The best evaluation's metrics and, when Ray kept it, its checkpoint folder."""
     kept = [(m, c) for c, m in (result.best_checkpoints or []) if _finite(m.get(metric))]
+    if kept and CV_FOLDS_DONE in kept[0][0]:
+        most = max(m[CV_FOLDS_DONE] for m, _ in kept)
+        kept = [(m, c) for m, c in kept if m[CV_FOLDS_DONE] == most]
     if kept:
         metrics, checkpoint = (max if mode == "max" else min)(kept, key=lambda mc: mc[0][metric])
         return dict(metrics), Path(checkpoint.path)
     history = result.metrics_dataframe
     if history is None or metric not in history or history[metric].notna().sum() == 0:
         return None, None
+    if CV_FOLDS_DONE in history:
+        history = history[history[CV_FOLDS_DONE] == history[CV_FOLDS_DONE].max()]
     index = history[metric].idxmax() if mode == "max" else history[metric].idxmin()
     return history.loc[index].to_dict(), None
 

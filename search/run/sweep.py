@@ -18,6 +18,7 @@ from ray.tune.execution.experiment_state import _ExperimentCheckpointManager as 
 from hpo.errors import ConfigError
 from hpo.layout import CONFIG_FILE, TRIALS_DIR, trial_name
 from hpo.options import has_test_split
+from hpo.ranking import CV_FOLDS_DONE
 from hpo.search.algorithms.schedulers import POPULATION_BASED, build_scheduler, check_live_trials
 from hpo.search.algorithms.searchers import SearchPlan, build_search
 from hpo.search.algorithms.space import Param
@@ -229,6 +230,8 @@ def checkpoint_config(cfg: dict[str, Any]) -> tune.CheckpointConfig:
     only the best would delete a latest one a copy is about to read (mind the disk)."""
     if cfg["scheduler"]["name"] in POPULATION_BASED:
         return tune.CheckpointConfig(num_to_keep=None)
+    if cfg["trainer"]["cv_folds"]:  # a k-fold trial's score is its mean over the most folds: keep its latest
+        return tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=CV_FOLDS_DONE, checkpoint_score_order="max")
     metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
     return tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=metric, checkpoint_score_order=mode)
 

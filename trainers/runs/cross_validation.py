@@ -21,7 +21,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from hpo.errors import ConfigError
 from hpo.layout import CV_FILE
-from hpo.ranking import is_better
+from hpo.ranking import CV_FOLDS_DONE, is_better
 from hpo.trainers.data.columns import column_values
 from hpo.trainers.data.loading import LabelledSplits
 from hpo.trainers.engine.checkpoint import EvaluationRecord, ResumeState, Snapshot
@@ -75,7 +75,7 @@ def summarise(folds: list[dict[str, float]], metric: str) -> dict[str, float]:
         out[f"{key}_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
     for i, fold in enumerate(folds):
         out[f"cv/fold{i}/{metric.split('/', 1)[-1]}"] = fold[metric]
-    out["cv/folds_done"] = len(folds)
+    out[CV_FOLDS_DONE] = len(folds)
     return out
 
 
