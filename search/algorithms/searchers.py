@@ -16,7 +16,7 @@ from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from hpo.errors import ConfigError, unknown_name_error
-from hpo.ranking import is_better
+from hpo.ranking import CV_FOLDS_DONE, is_better
 from hpo.search.algorithms.space import Param, to_grid, to_optuna, to_ray
 
 
@@ -98,7 +98,7 @@ class SweepOptunaSearch(OptunaSearch):
         super().on_trial_result(trial_id, result)
         value = result.get(self._metric)
         if value is not None:
-            best = self._best.get(trial_id)
+            best = None if CV_FOLDS_DONE in result else self._best.get(trial_id)  # k-fold: the mean over the most folds
             self._best[trial_id] = value if is_better(value, best, self._mode) else best
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:

@@ -25,7 +25,7 @@ from smac import HyperparameterOptimizationFacade, Scenario
 from smac.model.random_forest import RandomForest
 from smac.runhistory import RunHistory
 
-from hpo.ranking import is_better
+from hpo.ranking import CV_FOLDS_DONE, is_better
 from hpo.search.algorithms.space import Param
 
 # SMAC's scenario needs a trial count; ask/tell never reaches it, the sweep's own count stops trials.
@@ -142,7 +142,7 @@ class SMACSearch(Searcher):
         value = result.get(self.metric)
         if value is None:
             return
-        best = self._best.get(trial_id)
+        best = None if CV_FOLDS_DONE in result else self._best.get(trial_id)  # k-fold: the mean over the most folds
         self._best[trial_id] = value if is_better(value, best, self.mode) else best
         self._reached[trial_id] = int(result.get("training_iteration", self._reached.get(trial_id, 0) + 1))
 
