@@ -117,27 +117,14 @@ def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path: Path) 
     assert "Best config:" in done.stdout
 
 
-def _restored_values(searcher: str, state: Path) -> list[float]:
-    """The results the saved searcher's model holds, in the sweep's metric."""
+# SMAC3 under ASHA: SMAC's forest proposes, ASHA stops, extend warm-starts the forest. Optuna's warm start is
+# the same hpo code (warm_start: Searcher.add_evaluated_point through the ConcurrencyLimiter).
+def test_extend_adds_trials_and_warm_starts_the_searchers_model(ray_session, out_dir: Path) -> None:
     from ray.tune.search import ConcurrencyLimiter
 
-    if searcher == "optuna":
-        from ray.tune.search.optuna import OptunaSearch
-
-        restored = ConcurrencyLimiter(OptunaSearch(), max_concurrent=2)
-        restored.restore(str(state))
-        return [t.value for t in restored.searcher._ot_study.trials if t.value is not None]
     from hpo.search.algorithms.smac_search import SMACSearch
 
-    restored = ConcurrencyLimiter(SMACSearch([], "eval/accuracy", "max", 0, 1), max_concurrent=2)
-    restored.restore(str(state))
-    return [-cost for _, cost, _ in restored.searcher._told]  # SMAC's cost is the negated accuracy
-
-
-# SMAC under ASHA: SMAC's forest proposes, ASHA stops; Optuna's TPE without a scheduler
-@pytest.mark.parametrize(("searcher", "scheduler"), [("optuna", "fifo"), ("smac", "asha")])
-def test_extend_adds_trials_and_warm_starts_the_searchers_model(ray_session, out_dir: Path, searcher: str, scheduler: str) -> None:
-    prepared = prepare("demo", [*SMALL, *REUSE, f"searcher={searcher}", f"scheduler={scheduler}", "sweep.num_trials=2",
+    prepared = prepare("demo", [*SMALL, *REUSE, "searcher=smac", "scheduler=asha", "sweep.num_trials=2",
                                 "searcher.n_startup_trials=1", "trainer.epochs=1", f"sweep.output_dir={out_dir}"])
     run(prepared, verbose=False)
     first = collect_trials(out_dir, "eval/accuracy", "max")
@@ -148,7 +135,9 @@ def test_extend_adds_trials_and_warm_starts_the_searchers_model(ray_session, out
     assert len(summary.records) == 3
     assert {r.trial_id for r in first} < {r.trial_id for r in summary.records}
     assert len({tuple(sorted(r.params.items())) for r in summary.records}) == 3  # nothing proposed twice
-    values = _restored_values(searcher, next((out_dir / "trials-extend-1").glob("searcher-state-*.pkl")))
+    restored = ConcurrencyLimiter(SMACSearch([], "eval/accuracy", "max", 0, 1), max_concurrent=2)
+    restored.restore(str(next((out_dir / "trials-extend-1").glob("searcher-state-*.pkl"))))
+    values = [-cost for _, cost, _ in restored.searcher._told]  # SMAC's cost is the negated accuracy
     assert len(values) == 3  # the 2 earlier trials were in the model before the new one
     assert {round(r.best["eval/accuracy"], 6) for r in first} <= {round(v, 6) for v in values}
 

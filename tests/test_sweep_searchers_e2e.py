@@ -3,7 +3,7 @@ trials pruned by their folds (scheduler=wilcoxon), and HyperBand's and BOHB's br
 
 Grid points run exactly once beside failing trials in tests/test_faults_e2e.py; random search runs its
 trial count in test_budgets_e2e.py, test_memory_e2e.py and test_cluster_e2e.py; Optuna in the shared
-CLI sweep (tests/small_sweep.py), extend and the SIGKILL resume; SMAC3 under ASHA in the extend test.
+CLI sweep (tests/small_sweep.py) and the SIGKILL resume; SMAC3 under ASHA in the extend test.
 """
 
 from __future__ import annotations
