@@ -17,6 +17,7 @@ import pickle
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ConfigSpace import Categorical, Configuration, ConfigurationSpace, Float, Integer
@@ -74,6 +75,7 @@ class _Optimizer:
     proposals: Iterator[Configuration]
     space: ConfigurationSpace
     facade: HyperparameterOptimizationFacade
+    workdir: tempfile.TemporaryDirectory  # SMAC's output folder, removed with the searcher
 
 
 def config_space(params: list[Param], seed: int) -> ConfigurationSpace:
@@ -105,9 +107,10 @@ class SMACSearch(Searcher):
         """
         if self._smac is None:
             params = [e.param for e in self._encodings.values()]
+            workdir = tempfile.TemporaryDirectory(prefix="hpo-smac-")
             scenario = Scenario(
                 config_space(params, self._seed), deterministic=True, n_trials=_UNBOUNDED_TRIALS, seed=self._seed,
-                output_directory=tempfile.mkdtemp(prefix="hpo-smac-"),
+                output_directory=Path(workdir.name),
             )
             facade = HyperparameterOptimizationFacade
             smac = facade(
@@ -118,7 +121,7 @@ class SMACSearch(Searcher):
                                    n_jobs=1, max_leaf_nodes=None, seed=self._seed),
                 config_selector=facade.get_config_selector(scenario, retrain_after=1),  # a new model per proposal
             )
-            self._smac = _Optimizer(smac.runhistory, iter(smac._config_selector), scenario.configspace, smac)
+            self._smac = _Optimizer(smac.runhistory, iter(smac._config_selector), scenario.configspace, smac, workdir)
             for params_, cost, budget in self._told:
                 self._tell(params_, cost, budget)
         return self._smac.proposals
