@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
 INT_KEYS = ("batch_size", "max_units", "num_layers")
 COUNTER_FILE = "epochs_spent"
 LOG_FILE = "evaluations.jsonl"
+EPOCH_FILE = "epoch"  # in a surrogate trial's checkpoint: the epochs it has reported
 
 _BENCH: dict[str, Any] = {}  # task id -> BenchmarkSet, one per process (Ray workers included)
 
@@ -140,18 +142,36 @@ def read_evaluations(run_dir: str | Path) -> list[dict[str, Any]]:
 def surrogate_trial(params: dict[str, Any], base_config: dict[str, Any]) -> None:
     """hpo's trainable for the surrogate: one ``tune.report`` per epoch, like a fine-tuning trial.
 
-    ``base_config["benchmark"]`` holds the task, the epoch budget and the run folder.
+    ``base_config["benchmark"]`` holds the task, the epoch budget and the run folder. With
+    ``checkpoint`` set (schedulers that pause trials and resume them later, as BOHB's HyperBand
+    does), each report carries the epoch reached, as hpo's fine-tuning trial checkpoints every
+    evaluation: a resumed trial goes on from there instead of spending its first epochs again.
     """
     from ray import tune
 
     bench = base_config["benchmark"]
     curve = learning_curve(params, bench["task"])
     trial_id = tune.get_context().get_trial_id()
-    for epoch, accuracy in enumerate(curve, start=1):
+    done = _resumed_epoch(tune.get_checkpoint())
+    for epoch, accuracy in enumerate(curve[done:], start=done + 1):
         if not claim_epoch(bench["run_dir"], bench["budget"], first=epoch == 1):
             return
         log_evaluation(bench["run_dir"], {"trial": trial_id, "epoch": epoch, "acc": accuracy})
-        tune.report({METRIC: accuracy, "epoch": epoch, "evaluations_planned": MAX_EPOCHS})
+        metrics = {METRIC: accuracy, "epoch": epoch, "evaluations_planned": MAX_EPOCHS}
+        if not bench.get("checkpoint"):
+            tune.report(metrics)
+            continue
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / EPOCH_FILE).write_text(str(epoch))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def _resumed_epoch(checkpoint: Any) -> int:
+    """The epochs a resumed trial has already reported (0 for a fresh trial)."""
+    if checkpoint is None:
+        return 0
+    with checkpoint.as_directory() as folder:
+        return int((Path(folder) / EPOCH_FILE).read_text())
 
 
 def quiet_environment() -> None:

@@ -59,6 +59,7 @@ class Method:
     overrides: tuple[str, ...] = ()
     space: str = "lcbench_space.yaml"
     early_stopping: bool = False
+    pauses: bool = False  # its scheduler pauses trials and resumes them from their checkpoint
     peer: bool = False
     extra: bool = False  # a variant added after a finding; reported, but not one of the targets
 
@@ -71,7 +72,7 @@ METHODS: dict[str, Method] = {
         Method("tpe", "hpo Optuna TPE", ("searcher=optuna", "searcher.sampler=tpe", *FIFO)),
         Method("tpe_asha", "hpo TPE + ASHA", ("searcher=optuna", "searcher.sampler=tpe", *ASHA), early_stopping=True),
         Method("random_asha", "hpo random + ASHA", ("searcher=random", *ASHA), early_stopping=True),
-        Method("bohb", "hpo BOHB", ("searcher=bohb", "scheduler=bohb", *HYPERBAND), early_stopping=True),
+        Method("bohb", "hpo BOHB", ("searcher=bohb", "scheduler=bohb", *HYPERBAND), early_stopping=True, pauses=True),
         Method("smac_asha", "hpo SMAC3 + ASHA", ("searcher=smac", *ASHA), early_stopping=True),
         Method("optuna_hyperband", "plain Optuna TPE + Hyperband (peer)", peer=True),
         Method("smac_mf", "plain SMAC3 multi-fidelity facade (peer)", peer=True),
@@ -116,7 +117,7 @@ def sweep_config(method: Method, task: str, seed: int, budget: int, run_dir: Pat
     )
     cfg["resources"]["reuse_workers"] = True  # the surrogate holds no memory worth a fresh process
     cfg["cluster"]["address"] = None
-    cfg["benchmark"] = {"task": task, "budget": budget, "run_dir": str(run_dir)}
+    cfg["benchmark"] = {"task": task, "budget": budget, "run_dir": str(run_dir), "checkpoint": method.pauses}
     return cfg
 
 

@@ -29,13 +29,26 @@ SMALL = [*TINY_SST2, "data.max_train_samples=96", "data.max_eval_samples=48", "l
 
 
 def reports(trial_dir: Path) -> dict[int, list[dict[str, Any]]]:
-    """A trial's reports by training iteration, in order (a trial that copied another re-reports
-    the iterations after the copied checkpoint's)."""
-    by_iteration: dict[int, list[dict[str, Any]]] = {}
+    """A trial's reports by evaluation, in order (a trial that copied another re-reports the
+    evaluations after the copied checkpoint's).
+
+    The evaluation is the trial's own count (``epoch``: one evaluation per epoch here), restored
+    with the checkpoint it copied; Ray's ``training_iteration`` of a trial that copied twice in a
+    row need not match it.
+    """
+    by_evaluation: dict[int, list[dict[str, Any]]] = {}
     for line in (trial_dir / "result.json").read_text().splitlines():
         row = json.loads(line)
-        by_iteration.setdefault(row["training_iteration"], []).append(row)
-    return by_iteration
+        by_evaluation.setdefault(round(row["epoch"]), []).append(row)
+    return by_evaluation
+
+
+def report_trace(trials_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """(training_iteration, epoch) of every report of every trial: what a failure message needs."""
+    return {
+        d.name: [(row["training_iteration"], row["epoch"]) for rows in reports(d).values() for row in rows]
+        for d in sorted(trials_dir.glob("trial_*"))
+    }
 
 
 def lineage_learning_rates(trials_dir: Path, trial_id: str) -> dict[int, float]:
@@ -81,7 +94,7 @@ def test_pbt_copies_trials_and_hpo_train_replays_the_schedule(ray_session, out_d
             expected = lineage_learning_rates(out_dir / "trials", bundle.name.split("-", 2)[2])
             if any(i > schedule[0]["evaluation"] for i in expected):
                 candidates.append((bundle, schedule, expected))
-    assert candidates, f"no exported trial carries a schedule that changes before the end: {copies}"
+    assert candidates, f"no exported trial carries a schedule that changes before the end: {copies} {report_trace(out_dir / 'trials')}"
     bundle, schedule, expected = candidates[0]
 
     assert main(["train", "--config", str(bundle / "config.yaml"), "--output-dir", str(tmp_path / "replay")]) == 0
