@@ -73,6 +73,15 @@ def test_an_explicit_max_t_is_kept_and_checked() -> None:
         build_scheduler({"name": "asha", "max_t": None, "grace_period": 1, "reduction_factor": 2})
 
 
+@pytest.mark.parametrize(("max_t", "grace"), [(3, 1), (10, 1), (52, 3), (100, 6)])
+def test_a_null_grace_period_is_a_sixteenth_of_max_t_and_recorded(max_t: int, grace: int) -> None:
+    # 52 -> 3: the first rung the LCBench benchmark showed best (benchmarks/README.md)
+    cfg = {"name": "asha", "max_t": max_t, "grace_period": None, "reduction_factor": 3}
+    scheduler = build_scheduler(cfg)
+    assert cfg["grace_period"] == grace  # recorded in the sweep's config.yaml
+    assert scheduler._brackets[0]._rungs[-1][0] == grace  # Ray's first rung: (milestone, recorded)
+
+
 def test_the_longest_trial_makes_exactly_max_t_evaluations(tmp_path) -> None:
     """The longest configuration of the space, trained for real: it evaluates ``max_t`` times, so
     ASHA neither cuts it short nor waits on a rung it never reaches."""

@@ -110,18 +110,32 @@ def _quantile(cfg: dict[str, Any]) -> float:
     return fraction
 
 
+# ``grace_period: null``: the first rung after this share of the longest trial's evaluations. On
+# LCBench (52 epochs) a first cut after epoch 1 ranked configurations no better than chance and one
+# after epoch 3 did (benchmarks/lcbench_fidelity.py), and TPE + ASHA with grace 3 ended ahead of grace 1
+# (benchmarks/README.md). 52 / 16 rounds to 3, and a 3-epoch fine-tuning keeps 1.
+GRACE_SHARE_OF_MAX_T = 1 / 16
+
+
+def default_grace_period(max_t: int) -> int:
+    """ASHA's first rung for ``grace_period: null``: about a sixteenth of ``max_t``, at least 1."""
+    return max(1, min(max_t, round(max_t * GRACE_SHARE_OF_MAX_T)))
+
+
 def _horizon(cfg: dict[str, Any], max_evaluations: MaxEvaluations | None) -> int:
     """The multi-fidelity schedulers' ``max_t``, checked with the grace period and reduction factor.
 
     ``max_t: null`` takes the longest trial's evaluations and records them in ``cfg['max_t']``,
     so the sweep's saved config says what the scheduler ran with.
     """
-    grace, factor = cfg["grace_period"], cfg["reduction_factor"]
     if cfg["max_t"] is None:
         if max_evaluations is None:
             raise ConfigError("scheduler.max_t", "null needs the sweep's data to count the longest trial's evaluations; set a count")
         cfg["max_t"] = max_evaluations()
     max_t = cfg["max_t"]
+    if cfg["grace_period"] is None and isinstance(max_t, int):
+        cfg["grace_period"] = default_grace_period(max_t)
+    grace, factor = cfg["grace_period"], cfg["reduction_factor"]
     if not (isinstance(grace, int) and grace >= 1):
         raise ConfigError("scheduler.grace_period", "must be an integer >= 1", value=grace)
     if not (isinstance(max_t, int) and max_t >= grace):

@@ -173,8 +173,8 @@ class SchedulerSchema:
 
     name: str = "fifo"
     max_t: int | None = None  # null: counted from the longest trial of the space (hpo.search.run.longest_trial)
-    grace_period: int = 1
-    reduction_factor: float = 2
+    grace_period: int | None = None  # null: about max_t / 16, at least 1 (search.algorithms.schedulers.default_grace_period)
+    reduction_factor: float = 3
     # pbt, pb2: every perturbation_interval evaluations, a trial in the bottom quantile_fraction copies
     # one of the top's checkpoint and values, then perturbs (pbt) or picks with a GP bandit (pb2) the
     # keys of `perturb` that the search space searches
