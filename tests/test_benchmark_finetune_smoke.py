@@ -1,8 +1,8 @@
 """The real fine-tuning benchmark: its compute accounting, and its smoke mode end to end.
 
 The benchmark itself is not part of the suite (an hour of MiniLM training on 2 cores); the smoke
-mode runs the same three methods (hpo grid, hpo Optuna + ASHA, ``Trainer.hyperparameter_search``)
-with a tiny BERT, 64 rows, 2 trials each and 1 epoch.
+mode runs the same five methods (hpo grid, hpo's default, hpo PBT, ``Trainer.hyperparameter_search``,
+the Trainer's defaults) with a tiny BERT, 64 rows, 2 trials each, 1 epoch and 32 test rows.
 """
 
 from __future__ import annotations
@@ -53,12 +53,18 @@ def test_smoke_runs_every_method(tmp_path) -> None:
     assert result["complete"] and set(result["runs"]) == set(finetune.METHODS)
     settings = result["environment"]["settings"]
     for name, summary in result["summary"]["methods"].items():
-        assert summary["trials"] == settings["trials"] == 2, name
+        trials = 1 if name == "trainer_defaults" else settings["trials"]  # PBT's population is 2 in smoke mode too
+        assert summary["trials"] == trials, name
         # 1 epoch per trial: every trial evaluated exactly once
-        assert summary["epochs_run"] == 2, name
+        assert summary["epochs_run"] == trials, name
         assert 0 < summary["best_accuracy"] <= 1, name
+        # every winner scored on the test rows, which no method selected on
+        assert 0 <= summary["test_accuracy"] <= 1, name
+    assert set(result["summary"]["target"]) == {"hpo_tpe_asha_reaches_grid_best_within_third_of_grid_compute",
+                                                "hpo_default_winner_test_at_least_the_trainers"}
     grid = result["runs"]["grid"]["trials"]
     assert sorted(t["params"]["learning_rate"] for t in grid) == sorted(settings["learning_rates"])
     table = paths["md"].read_text()
     assert all(f"| {m.label} |" in table for m in finetune.METHODS.values())
     assert "Target" in table and result["environment"]["versions"]["transformers"]
+    assert "| sst2 (0) |" in (tmp_path / "finetune_summary.md").read_text()
