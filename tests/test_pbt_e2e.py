@@ -29,22 +29,18 @@ SMALL = [*TINY_SST2, "data.max_train_samples=96", "data.max_eval_samples=48", "l
 
 
 def reports(trial_dir: Path) -> dict[int, list[dict[str, Any]]]:
-    """A trial's reports by evaluation, in order (a trial that copied another re-reports the
-    evaluations after the copied checkpoint's).
-
-    The evaluation is the trial's own count (``epoch``: one evaluation per epoch here), restored
-    with the checkpoint it copied; Ray's ``training_iteration`` of a trial that copied twice in a
-    row need not match it.
-    """
-    by_evaluation: dict[int, list[dict[str, Any]]] = {}
+    """A trial's reports by training iteration, in order (a trial that copied another re-reports
+    the iterations after the copied checkpoint's: Ray restores the iteration with the checkpoint)."""
+    by_iteration: dict[int, list[dict[str, Any]]] = {}
     for line in (trial_dir / "result.json").read_text().splitlines():
         row = json.loads(line)
-        by_evaluation.setdefault(round(row["epoch"]), []).append(row)
-    return by_evaluation
+        by_iteration.setdefault(row["training_iteration"], []).append(row)
+    return by_iteration
 
 
 def report_trace(trials_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """(training_iteration, epoch) of every report of every trial: what a failure message needs."""
+    """(training_iteration, epoch) of every report of every trial: what a failure message needs (CI
+    once found no candidate after a trial copied the same donor at two evaluations in a row)."""
     return {
         d.name: [(row["training_iteration"], row["epoch"]) for rows in reports(d).values() for row in rows]
         for d in sorted(trials_dir.glob("trial_*"))
