@@ -80,6 +80,13 @@ METHODS: dict[str, Method] = {
         Method("smac_mf", "plain SMAC3 multi-fidelity facade (peer)", peer=True),
         Method("synetune_bohb", "plain Syne Tune BOHB (peer)", peer=True),
         Method(
+            "tpe10_asha",
+            "hpo TPE, 10 start-up trials, + ASHA (extra)",
+            ("searcher=optuna", "searcher.sampler=tpe", "searcher.n_startup_trials=10", *ASHA),
+            early_stopping=True,
+            extra=True,
+        ),
+        Method(
             "tpe_asha_grace1",
             "hpo TPE + ASHA, grace 1 (extra: the previous default)",
             ("searcher=optuna", "searcher.sampler=tpe", *ASHA_GRACE1),
