@@ -204,11 +204,13 @@ def summarise(runs: list[dict[str, Any]], methods: list[str], task_ids: list[str
     per_seed = {m: np.nanmean(a, axis=0) for m, a in arrays.items()}  # seed x checkpoint, averaged over tasks
     mean = {m: a.mean(axis=0) for m, a in per_seed.items()}
     std = {m: a.std(axis=0) for m, a in per_seed.items()}
+    # the standard error of the mean over seeds (0 with a single seed, as in the smoke run)
+    sem = {m: a.std(axis=0, ddof=1) / np.sqrt(len(a)) if len(a) > 1 else np.zeros(a.shape[1]) for m, a in per_seed.items()}
     summary: dict[str, Any] = {
         "mean_curve": {m: mean[m].round(4).tolist() for m in methods},
         "std_curve": {m: std[m].round(4).tolist() for m in methods},
-        "at_fraction": {
-            m: {str(f): [round(float(mean[m][int(f * POINTS) - 1]), 3), round(float(std[m][int(f * POINTS) - 1]), 3)] for f in FRACTIONS}
+        "at_fraction": {  # [mean, standard error]
+            m: {str(f): [round(float(mean[m][int(f * POINTS) - 1]), 3), round(float(sem[m][int(f * POINTS) - 1]), 3)] for f in FRACTIONS}
             for m in methods
         },
         "final_per_task": {m: {t: round(float(np.nanmean(arrays[m][i, :, -1])), 3) for i, t in enumerate(task_ids)} for m in methods},
@@ -310,7 +312,7 @@ def markdown(result: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
         + f". Compute {result['wall_seconds'] / 60:.1f} min (sum of the runs' wall times). Command: `{env['command']}`.",
         "",
-        "Best validation accuracy (%) so far, averaged over tasks, mean ± std over seeds, at a fraction of the epoch budget:",
+        "Best validation accuracy (%) so far, averaged over tasks, mean ± standard error over seeds, at a fraction of the epoch budget:",
         "",
         "| method | " + " | ".join(f"{f:.0%} ({round(f * env['budget_epochs'])} ep)" for f in FRACTIONS) + " | budget to reach random's final | trials (mean) |",
         "|---|" + "---|" * (len(FRACTIONS) + 2),
