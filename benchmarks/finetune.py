@@ -27,6 +27,7 @@ checkpoint scored by hpo's own end-of-sweep test scoring; Trainer: the retrained
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -100,7 +101,6 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("trainer", "Trainer.hyperparameter_search (Optuna)", "`backend=\"optuna\"`, sequential"),
     Method("trainer_defaults", "Trainer defaults", "`TrainingArguments` defaults, one run"),
 )}
-HPO_METHODS = ("grid", "tpe_asha", "pbt")
 
 
 def hpo_overrides(method: str, s: Settings) -> list[str]:
@@ -213,6 +213,7 @@ class TrainerSetup:
     encoded: dict[str, Any]  # train, eval, test: tokenized
 
 
+@functools.cache  # the Trainer search and the Trainer defaults share one load and tokenization
 def trainer_setup(s: Settings) -> TrainerSetup:
     """hpo's data loader and model builder load the same slice (and the same test rows hpo scores on)
     and the same pretrained encoder with a new head, so only the search and the training loop differ."""
@@ -475,8 +476,9 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def result_name(s: Settings) -> str:
-    return f"{NAME}_{s.dataset}_seed{s.data_seed}"
+def result_name(settings: dict[str, Any]) -> str:
+    """``finetune_<dataset>_seed<n>``: one result pair per dataset and slice."""
+    return f"{NAME}_{settings['dataset']}_seed{settings['data_seed']}"
 
 
 def summary_table(out: Path) -> Path:
@@ -499,8 +501,7 @@ def summary_table(out: Path) -> Path:
 
 
 def write(result: dict[str, Any], out: Path) -> dict[str, Path]:
-    settings = Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in result["environment"]["settings"].items()})
-    return recorded.write_results(result_name(settings), result, markdown(result), out)
+    return recorded.write_results(result_name(result["environment"]["settings"]), result, markdown(result), out)
 
 
 # ----------------------------------------------------------------------------- CLI
