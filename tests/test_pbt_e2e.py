@@ -40,7 +40,8 @@ def reports(trial_dir: Path) -> dict[int, list[dict[str, Any]]]:
 
 def report_trace(trials_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """(training_iteration, epoch) of every report of every trial: what a failure message needs (CI
-    once found no candidate after a trial copied the same donor at two evaluations in a row)."""
+    once found no candidate: Ray's writer had emptied a restarted trial's result.json, see
+    hpo.search.run.result_files)."""
     return {
         d.name: [(row["training_iteration"], row["epoch"]) for rows in reports(d).values() for row in rows]
         for d in sorted(trials_dir.glob("trial_*"))
@@ -81,6 +82,9 @@ def test_pbt_copies_trials_and_hpo_train_replays_the_schedule(ray_session, out_d
     assert len(summary.records) == POPULATION and all(r.status == "finished" for r in summary.records)
     copies = (out_dir / "trials" / "pbt_global.txt").read_text().splitlines()
     assert copies, "PBT never copied a trial"
+    # every trial's result.json reaches the last evaluation (a restarted trial once lost its reports to Ray's restore)
+    trace = report_trace(out_dir / "trials")
+    assert all(rows and rows[-1][0] == EVALUATIONS for rows in trace.values()), trace
     bundles = [(d, yaml.safe_load((d / "config.yaml").read_text())) for d in summary.top_dirs]
     # a trial that copied before its last evaluation, whose lineage's rates after that copy are known
     candidates = []
@@ -90,7 +94,7 @@ def test_pbt_copies_trials_and_hpo_train_replays_the_schedule(ray_session, out_d
             expected = lineage_learning_rates(out_dir / "trials", bundle.name.split("-", 2)[2])
             if any(i > schedule[0]["evaluation"] for i in expected):
                 candidates.append((bundle, schedule, expected))
-    assert candidates, f"no exported trial carries a schedule that changes before the end: {copies} {report_trace(out_dir / 'trials')}"
+    assert candidates, f"no exported trial carries a schedule that changes before the end: {copies} {trace}"
     bundle, schedule, expected = candidates[0]
 
     assert main(["train", "--config", str(bundle / "config.yaml"), "--output-dir", str(tmp_path / "replay")]) == 0

@@ -28,6 +28,7 @@ from hpo.search.config.schema import resolve
 from hpo.search.run.budgets import SweepBudget, has_budget
 from hpo.search.run.callbacks import ProgressCallback, build_logger_callbacks
 from hpo.search.run.longest_trial import CountTrainRows, longest_trial_evaluations
+from hpo.search.run.result_files import ResultJsonWriter
 from hpo.search.run.storage import mirror_experiments, open_storage, run_storage
 
 
@@ -191,7 +192,7 @@ def run(
     budget = sweep_budget(cfg, sweep_dir)
     callbacks: list[Any] = [budget] if budget else []
     callbacks += [ProgressCallback(metric, mode, budget=budget)] if verbose else []
-    callbacks += build_logger_callbacks(cfg, sweep_dir=str(sweep_dir))
+    callbacks += build_logger_callbacks(cfg, sweep_dir=str(sweep_dir)) + [ResultJsonWriter()]
     storage_path, storage_filesystem = run_storage(cfg, sweep_dir)
     tuner = tune.Tuner(
         trial_trainable(cfg, trainable),
