@@ -11,7 +11,9 @@ Five methods on the same rows, model, epochs, sequence length and dynamic paddin
   it (``DataCollatorWithPadding``, an evaluation every epoch, the same TPE sampler settings as
   hpo's, Optuna's default pruner), then its best hyperparameters trained once more for a model;
 - ``trainer_defaults``: one ``Trainer`` run with ``TrainingArguments``' defaults (learning rate
-  5e-5, batch 8), what a user gets without any search.
+  5e-5, batch 8), what a user gets without any search;
+- ``hpo_defaults`` (extra): one hpo trial with those same settings, so a gap between hpo's winner
+  and the Trainer's defaults can be split into hpo's training loop and hpo's selection.
 
 Reported per method: the best validation accuracy (the best evaluation of any trial, as hpo ranks
 trials), the compute (epochs run), the wall time, the compute at which it first reached the grid's
@@ -21,6 +23,7 @@ checkpoint scored by hpo's own end-of-sweep test scoring; Trainer: the retrained
     python -m benchmarks.finetune                       # SST-2, slice 0 (benchmarks/README.md)
     python -m benchmarks.finetune --dataset trec        # TREC-6 (its own test set)
     python -m benchmarks.finetune --report-only         # the table across every result written
+    python -m benchmarks.finetune --methods hpo_defaults --merge   # add a method to a written result
     python -m benchmarks.finetune --smoke               # a tiny BERT, 2 trials each, 1 epoch: checks the plumbing
 """
 
@@ -100,12 +103,15 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("pbt", "hpo PBT", "`searcher=random scheduler=pbt`"),
     Method("trainer", "Trainer.hyperparameter_search (Optuna)", "`backend=\"optuna\"`, sequential"),
     Method("trainer_defaults", "Trainer defaults", "`TrainingArguments` defaults, one run"),
+    Method("hpo_defaults", "hpo, one trial with the Trainer's defaults",
+           "`searcher=grid scheduler=fifo`, the one point `TrainingArguments`' learning rate and batch size"),
 )}
+DEFAULT_METHODS = [m for m in METHODS if m != "hpo_defaults"]  # hpo_defaults is an extra: --methods or --merge
 
 
 def hpo_overrides(method: str, s: Settings) -> list[str]:
     """The searcher and scheduler of an hpo method; PBT's population runs at once, half a CPU each."""
-    if method == "grid":
+    if method in ("grid", "hpo_defaults"):
         return ["searcher=grid", "scheduler=fifo"]
     if method == "tpe_asha":
         return ["searcher=optuna", "scheduler=asha"]
@@ -118,11 +124,23 @@ def hpo_overrides(method: str, s: Settings) -> list[str]:
 
 def search_space(method: str, s: Settings) -> dict[str, Any]:
     """hpo's YAML search space: the grid itself, or the same ranges for the model-based searcher."""
+    if method == "hpo_defaults":
+        learning_rate, batch_size = trainer_default_settings()
+        return {"trainer": {"learning_rate": {"type": "grid", "values": [learning_rate]},
+                            "batch_size": {"type": "grid", "values": [batch_size]}}}
     if method == "grid":
         return {"trainer": {"learning_rate": {"type": "grid", "values": list(s.learning_rates)},
                             "batch_size": {"type": "grid", "values": list(s.batch_sizes)}}}
     return {"trainer": {"learning_rate": {"type": "loguniform", "low": min(s.learning_rates), "high": max(s.learning_rates)},
                         "batch_size": {"type": "choice", "values": list(s.batch_sizes)}}}
+
+
+def trainer_default_settings() -> tuple[float, int]:
+    """``TrainingArguments``' default learning rate and per-device batch size, read from transformers."""
+    from transformers import TrainingArguments
+
+    fields = TrainingArguments.__dataclass_fields__
+    return fields["learning_rate"].default, fields["per_device_train_batch_size"].default
 
 
 def base_overrides(s: Settings) -> list[str]:
@@ -515,7 +533,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=None, help=f"slice and searcher seed, sweep.seed (default {FULL.data_seed})")
     p.add_argument("--dataset", choices=list(DATASETS), default=None, help=f"default {FULL.dataset}")
     p.add_argument("--report-only", action="store_true", help="no runs: write finetune_summary.md from the results in --out")
-    p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    p.add_argument("--methods", nargs="+", choices=list(METHODS), default=DEFAULT_METHODS)
+    p.add_argument("--merge", action="store_true", help="add the methods' runs to the result already written for this dataset and slice")
     p.add_argument("--out", type=Path, default=None, help="default: benchmarks/results (smoke: benchmarks/results/smoke)")
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -527,6 +546,14 @@ def settings(args: argparse.Namespace) -> Settings:
     s = SMOKE if args.smoke else FULL
     return replace(s, train_rows=args.train_rows or s.train_rows, eval_rows=args.eval_rows or s.eval_rows,
                    data_seed=s.data_seed if args.seed is None else args.seed, dataset=args.dataset or s.dataset)
+
+
+def previous_result(s: Settings, out: Path) -> dict[str, Any]:
+    """The result written for this dataset and slice, which ``--merge`` adds runs to."""
+    path = out / f"{result_name(asdict(s))}.json"
+    if not path.is_file():
+        raise SystemExit(f"--merge: no result to add to at {path}")
+    return json.loads(path.read_text())
 
 
 def main(argv: list[str] | None = None) -> dict[str, Path]:
@@ -542,7 +569,12 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     started_ray = not ray.is_initialized()
     workdir = Path(tempfile.mkdtemp(prefix="hpo-bench-finetune-"))
-    runs: dict[str, dict[str, Any]] = {}
+    previous = previous_result(s, args.out) if args.merge else None
+    runs: dict[str, dict[str, Any]] = previous["runs"] if previous else {}
+    env = environment(s, args)
+    if previous:  # the command that adds a method runs after the one that made the result
+        env["command"] = f"{previous['environment']['command']} && {env['command']}"
+    planned = len(runs) + len(set(args.methods) - set(runs))
     paths: dict[str, Path] = {}
     try:
         for name in args.methods:
@@ -554,8 +586,8 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
             print(f"-- {name}: {epochs} epochs, best {max((e['accuracy'] for t in runs[name]['trials'] for e in t['evaluations']), default=None)}, "
                   f"{runs[name]['wall_seconds']:.0f}s", flush=True)
             # written after every method, so an interrupted run still leaves the methods it finished
-            result = {"benchmark": NAME, "environment": environment(s, args), "summary": summarise(runs), "runs": runs,
-                      "complete": len(runs) == len(args.methods)}
+            result = {"benchmark": NAME, "environment": env, "summary": summarise(runs), "runs": runs,
+                      "complete": len(runs) == planned}
             paths = write(result, args.out)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -14,7 +14,8 @@ one reader behind. Pure path arithmetic and a YAML read; it imports nothing of h
         trial_<id>/               one trial: params.json, progress.csv, result.json, error.txt,
           checkpoint_<n>/         one evaluation's checkpoint (see "a checkpoint" below)
       leaderboard.csv, .md        every trial ranked by its best evaluation (LEADERBOARD_*)
-      best/                       the winner: config.yaml, metrics.yaml, manifest.json, checkpoint/
+      best/                       the winner: config.yaml, metrics.yaml, manifest.json, checkpoint/ (with
+                                  LoRA: the adapters and head), merged/ (LoRA with model.lora.export_merged)
       top/rank-<n>-<id>/          the k best trials with ``hpo export --top-k`` (top_bundle), laid out like best/
       ensemble.json, .md          ``hpo ensemble``
       report/report.html          ``hpo report`` (and at the end of a W&B sweep), with one <section>.png each
@@ -60,6 +61,7 @@ CONFIRM_MD = "confirmation.md"
 
 # an exported trial (best/, top/rank-<n>-<id>/)
 EXPORT_CHECKPOINT_DIR = "checkpoint"
+EXPORT_MERGED_DIR = "merged"  # a LoRA winner's adapters folded into its base (model.lora.export_merged)
 METRICS_YAML = "metrics.yaml"
 MANIFEST_FILE = "manifest.json"
 

@@ -143,10 +143,16 @@ def cmd_export(args: list[str]) -> int:
     )
     parser.add_argument("sweep_dir")
     parser.add_argument("--top-k", type=int, default=None, help="also write top/rank-<n>-<trial>/ for the K best trials")
+    parser.add_argument("--merged", action="store_true",
+                        help="LoRA sweeps: also write merged/, the adapters folded into the base (model.lora.export_merged)")
     ns = parser.parse_args(args)
     from hpo.search.results.export import export
+    from hpo.search.results.records import read_results
 
-    _print_export(export(ns.sweep_dir, top_k=ns.top_k))
+    results = read_results(ns.sweep_dir)
+    if ns.merged:
+        results.config["model"]["lora"]["export_merged"] = True
+    _print_export(export(results, top_k=ns.top_k))
     return 0
 
 

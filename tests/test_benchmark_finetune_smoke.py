@@ -48,12 +48,18 @@ def test_grid_must_match_the_trial_count() -> None:
 
 @pytest.mark.slow
 def test_smoke_runs_every_method(tmp_path) -> None:
-    paths = finetune.main(["--smoke", "--out", str(tmp_path)])
+    first = finetune.main(["--smoke", "--out", str(tmp_path)])
+    assert set(json.loads(first["json"].read_text())["runs"]) == set(finetune.DEFAULT_METHODS)
+    paths = finetune.main(["--smoke", "--out", str(tmp_path), "--methods", "hpo_defaults", "--merge"])  # the extra, added
+    assert paths["json"] == first["json"]
     result = json.loads(paths["json"].read_text())
     assert result["complete"] and set(result["runs"]) == set(finetune.METHODS)
+    assert "--merge" in result["environment"]["command"] and " && " in result["environment"]["command"]
+    [one] = result["runs"]["hpo_defaults"]["trials"]
+    assert (one["params"]["learning_rate"], one["params"]["batch_size"]) == finetune.trainer_default_settings() == (5e-5, 8)
     settings = result["environment"]["settings"]
     for name, summary in result["summary"]["methods"].items():
-        trials = 1 if name == "trainer_defaults" else settings["trials"]  # PBT's population is 2 in smoke mode too
+        trials = 1 if name in ("trainer_defaults", "hpo_defaults") else settings["trials"]  # PBT's population is 2 in smoke mode too
         assert summary["trials"] == trials, name
         # 1 epoch per trial: every trial evaluated exactly once
         assert summary["epochs_run"] == trials, name

@@ -41,6 +41,7 @@ from hpo.search.algorithms.wilcoxon_folds import wilcoxon_settings
 from hpo.search.config.schema import GROUP_SCHEMAS, schema_field
 from hpo.trainers.data.augmentation_check import check_augment
 from hpo.trainers.models.domain_adaptation_check import check_domain_adaptation
+from hpo.trainers.models.lora_check import check_lora
 
 LOGGERS = ("wandb", "none")
 LOGGER_MODES = ("auto", "online", "offline")
@@ -228,7 +229,7 @@ def _check_pbt_schedule(cfg: dict[str, Any]) -> None:
 
 def _check_features(cfg: dict[str, Any]) -> None:
     """The training features' options: transfer learning, imbalance, cross-validation, augmentation,
-    domain adaptation (checked whether enabled or not, so a sweep may search ``enabled``)."""
+    domain adaptation, LoRA (checked whether enabled or not, so a sweep may search ``enabled``)."""
     trainer = cfg["trainer"]
     _choice(cfg, "trainer.freeze", FREEZE_CHOICES)
     _at_least(cfg, "trainer.freeze_layers", 0)
@@ -240,6 +241,7 @@ def _check_features(cfg: dict[str, Any]) -> None:
         _at_least(cfg, "trainer.cv_folds", 2)
     check_augment(trainer["augment"])
     check_domain_adaptation(trainer["domain_adaptation"])
+    check_lora(cfg)
 
 
 def _check_task_options(cfg: dict[str, Any]) -> None:

@@ -36,6 +36,23 @@ from hpo.params import get_by_path
 
 
 @dataclass
+class LoraSchema:
+    """Low-rank adapters (peft's LoRA) instead of full fine-tuning: the base weights stay frozen and
+    only the adapters and the task's new head train. ``r``, ``alpha``, ``dropout`` and
+    ``target_modules`` can be searched (``search_space.model.lora.r``)."""
+
+    enabled: bool = False
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05
+    # attention: peft's attention projections for the architecture (BERT query/value, GPT-2 c_attn,
+    # Llama q_proj/v_proj); all_linear: every linear layer but the output head; or a list of module names
+    target_modules: Any = "attention"
+    quantize: str = "none"  # none | 4bit: QLoRA, the frozen base in 4-bit NF4 through bitsandbytes (GPUs only)
+    export_merged: bool = False  # the export also writes the adapters merged into the base (a plain model folder)
+
+
+@dataclass
 class ModelSchema:
     name: str = "custom"
     pretrained: str | None = MISSING  # a Hub name or a save_pretrained folder; null: build `architecture`
@@ -43,6 +60,7 @@ class ModelSchema:
     tokenizer: str | None = None  # null: the tokenizer of `pretrained`
     init: str = "pretrained"  # pretrained | random (random keeps the architecture, re-initialises weights)
     config_overrides: dict[str, Any] = field(default_factory=dict)  # set on the model's config before building it
+    lora: LoraSchema = field(default_factory=LoraSchema)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from hpo.layout import (
     BEST_DIR,
     CONFIG_FILE,
     EXPORT_CHECKPOINT_DIR,
+    EXPORT_MERGED_DIR,
     LEADERBOARD_CSV,
     LEADERBOARD_MD,
     METRICS_YAML,
@@ -31,6 +32,7 @@ from hpo.search.results.manifest import build_manifest, write_manifest
 from hpo.search.results.records import SweepResults, TrialRecord, as_results
 from hpo.search.results.test_scores import Gap, TestScores, test_metric, validation_test_gap
 from hpo.search.results.trial_config import trial_config
+from hpo.trainers.models.lora_check import is_adapter_checkpoint
 
 
 def leaderboard_rows(
@@ -192,7 +194,8 @@ def write_bundle(
     target: Path, sweep_dir: Path, cfg: dict[str, Any], record: TrialRecord, rank: int, results: SweepResults | None = None,
 ) -> Path:
     """One exported trial: ``config.yaml`` (its full resolved config, a Hydra config ``hpo train``
-    takes), ``checkpoint/`` (its best evaluation's), ``metrics.yaml`` and ``manifest.json``."""
+    takes), ``checkpoint/`` (its best evaluation's), ``metrics.yaml`` and ``manifest.json``; with
+    LoRA and ``model.lora.export_merged`` also ``merged/``, the adapters folded into the base."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
@@ -220,6 +223,12 @@ def write_bundle(
         checkpoint = target / EXPORT_CHECKPOINT_DIR
         shutil.copytree(record.checkpoint, checkpoint)
         summary["source_checkpoint"] = str(record.checkpoint)
+        if is_adapter_checkpoint(checkpoint) and config["model"]["lora"]["export_merged"]:
+            # torch, transformers and peft: only for a LoRA export that asks for the merged model
+            from hpo.trainers.models.lora import merge_checkpoint
+
+            summary["merged_model"] = str(merge_checkpoint(config["model"], config["trainer"]["seed"], checkpoint,
+                                                           target / EXPORT_MERGED_DIR))
     (target / METRICS_YAML).write_text(yaml.safe_dump(summary, sort_keys=False))
     manifest = build_manifest(cfg, sweep_dir, config, record.trial_id, record.best, rank, checkpoint, record.checkpoint)
     manifest["test"] = {"metrics": test, "validation_test_gap": summary["validation_test_gap"]} if test is not None else None

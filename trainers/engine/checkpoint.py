@@ -17,8 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from hpo.layout import CHECKPOINT_METADATA_FILE, TRAINING_STATE_FILE
 from hpo.trainers.engine.state import TrainingState
-
-WEIGHTS_FILE = "model.safetensors"  # written by save_pretrained, not by hpo: so not one of hpo.layout's names
+from hpo.trainers.models.lora import save_weights, weights_file
 
 
 class EvaluationRecord(Protocol):
@@ -41,7 +40,7 @@ class Snapshot:
         """``save_pretrained`` folder, the evaluation's predictions and report, and (for an exact
         resume) the optimizer, scheduler, RNG and step."""
         directory = Path(directory)
-        self.model.save_pretrained(directory)
+        save_weights(self.model, directory)
         self.tokenizer.save_pretrained(directory)
         if self.evaluation is not None:
             self.evaluation.save(directory)
@@ -52,7 +51,7 @@ class Snapshot:
 
 @dataclass
 class ResumeState:
-    """A checkpoint read back into memory: model weights and the training state saved beside them."""
+    """A checkpoint read back into memory: model weights (with LoRA, the adapters and head) and the training state saved beside them."""
 
     weights: dict[str, torch.Tensor]
     training_state: TrainingState
@@ -66,7 +65,7 @@ class ResumeState:
             return None
         # weights_only=False: the state holds the optimizer's and the RNGs' state, written by hpo itself
         saved = torch.load(state_file, weights_only=False)
-        return cls(load_file(directory / WEIGHTS_FILE), TrainingState.from_dict(saved))
+        return cls(load_file(weights_file(directory)), TrainingState.from_dict(saved))
 
 
 def save_checkpoint(

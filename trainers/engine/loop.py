@@ -32,6 +32,7 @@ from hpo.trainers.engine.faults import FaultInjection, out_of_memory_hint
 from hpo.trainers.engine.pbt_replay import apply_changes, changes_after
 from hpo.trainers.engine.reporting import Evaluations, FineTuneResult, OnEvaluation
 from hpo.trainers.models.domain_adaptation import adapt_encoder, load_unlabelled_texts
+from hpo.trainers.models.lora import load_weights, place
 from hpo.trainers.models.modeling import freeze, load_tokenizer
 from hpo.trainers.tasks.base import Task, TaskData
 
@@ -156,15 +157,14 @@ def _build_model(
             texts = load_unlabelled_texts(adapt, list(splits.train["text"]))
             model_cfg, adapt_metrics = adapt_encoder(cfg["model"], adapt, texts, tokenizer, folder, seed=trainer["seed"], device=device)
             set_seed(trainer["seed"])  # stage one must not shift the new head's initialisation
-            model = task.build_model(model_cfg, data, trainer)
+            model = task.build(model_cfg, data, trainer)
     else:
         adapt_metrics = dict(resume.training_state.adapt_metrics) if resume is not None else {}
-        model = task.build_model(cfg["model"], data, trainer)
+        model = task.build(cfg["model"], data, trainer)
     if resume is not None:
-        model.load_state_dict(resume.weights, strict=False)
+        load_weights(model, resume.weights)
     freeze(model, trainer["freeze"], trainer["freeze_layers"])
-    model.to(device)
-    return model, adapt_metrics
+    return place(model, device), adapt_metrics
 
 
 def _train_loader(

@@ -20,6 +20,8 @@ from transformers import (
 )
 
 from hpo.errors import ConfigError
+from hpo.trainers.models.lora import fold_adapters, quantization_settings
+from hpo.trainers.models.lora_check import is_adapter_checkpoint
 
 # Dropout attributes by architecture family; whichever the config has are set.
 DROPOUT_ATTRIBUTES = (
@@ -36,8 +38,8 @@ def set_dropout(model: torch.nn.Module, dropout: float) -> None:
     for attribute in DROPOUT_ATTRIBUTES:
         if config is not None and hasattr(config, attribute):
             setattr(config, attribute, dropout)
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Dropout) and "lora_dropout" not in name:  # LoRA's own is model.lora.dropout
             module.p = dropout
 
 
@@ -83,7 +85,9 @@ def build_model(model: dict[str, Any], auto_class: type, dropout: float | None, 
         return auto_class.from_config(config)
     if not model["pretrained"]:
         raise ConfigError("model.pretrained", "init=pretrained needs pretrained weights (a name or folder)")
-    return auto_class.from_pretrained(model["pretrained"], config=config)
+    if is_adapter_checkpoint(model["pretrained"]):  # an exported LoRA checkpoint: its base with the adapters folded in
+        return fold_adapters(model["pretrained"], auto_class, config)
+    return auto_class.from_pretrained(model["pretrained"], config=config, **quantization_settings(model["lora"]))
 
 
 def build_classifier(model: dict[str, Any], label_names: list[str], dropout: float | None, problem_type: str | None = None) -> PreTrainedModel:

@@ -18,8 +18,8 @@ from transformers import logging as hf_logging
 
 from hpo.errors import ConfigError
 from hpo.trainers.data.loading import LabelledSplits
-from hpo.trainers.engine.checkpoint import WEIGHTS_FILE
 from hpo.trainers.engine.engine import precision_context
+from hpo.trainers.models.lora import load_weights, place, weights_file
 from hpo.trainers.models.modeling import load_tokenizer
 from hpo.trainers.tasks.registry import get_task
 
@@ -62,16 +62,14 @@ def score_on_test(cfg: dict[str, Any], chosen: list[CheckpointToScore]) -> Split
 
 def _score(task: Any, splits: LabelledSplits, chosen: CheckpointToScore) -> dict[str, float]:
     """One checkpoint on the test rows: the model built as the trial built it, then its trained weights."""
-    weights = chosen.checkpoint / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ConfigError("checkpoint", "no trained weights to score on the test split", value=str(weights))
+    weights = weights_file(chosen.checkpoint)
     cfg, trainer = chosen.config, chosen.config["trainer"]
     device = torch.device("cuda" if torch.cuda.is_available() and cfg["resources"]["gpus_per_trial"] > 0 else "cpu")
     tokenizer = load_tokenizer(cfg["model"])
     data = task.prepare(splits, tokenizer, {**trainer, "augment": {**trainer["augment"], "ratio": 0.0}})
-    model = task.build_model(cfg["model"], data, trainer)
-    model.load_state_dict(load_file(weights), strict=False)
-    model.to(device).eval()
+    model = task.build(cfg["model"], data, trainer)
+    load_weights(model, load_file(weights))
+    place(model, device).eval()
     autocast, _ = precision_context(trainer["precision"], device)
     metrics, _ = task.evaluate(model, data, task.collator(tokenizer), trainer, device, autocast)
     return {TEST_PREFIX + key.removeprefix(EVAL_PREFIX): float(value) for key, value in metrics.items() if key.startswith(EVAL_PREFIX)}

@@ -21,6 +21,7 @@ from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTok
 
 from hpo.trainers.data.augmentation import augment_dataset
 from hpo.trainers.data.loading import LabelledSplits, load_splits
+from hpo.trainers.models.lora import add_lora, reproducible_base
 from hpo.trainers.models.modeling import load_model_config
 
 # What the engine passes to evaluate: ``torch.autocast`` bound to the precision, or a null context for fp32.
@@ -48,6 +49,8 @@ class Task(ABC):
 
     name: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]]
+    # peft's task type for model.lora: SEQ_CLS (and QUESTION_ANS) keep the new head trainable and in the adapter checkpoint
+    peft_task_type: ClassVar[str]
     # The label kind ``load_splits`` reads ("classes", "numeric"), or "none" for unlabelled text;
     # cross-validation stratifies its folds only by classes.
     labels: ClassVar[str] = "classes"
@@ -74,6 +77,12 @@ class Task(ABC):
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
         """Pads each batch to its longest row: the loop groups batches by length, so little padding is paid."""
         return DataCollatorWithPadding(tokenizer)
+
+    def build(self, model: dict[str, Any], data: TaskData, trainer: dict[str, Any]) -> PreTrainedModel:
+        """The model a run trains and test scoring rebuilds: this task's, with LoRA adapters when ``model.lora.enabled``."""
+        with reproducible_base(model, trainer["seed"]):
+            base = self.build_model(model, data, trainer)
+        return add_lora(base, model["lora"], self.peft_task_type)
 
     @abstractmethod
     def build_model(self, model: dict[str, Any], data: TaskData, trainer: dict[str, Any]) -> PreTrainedModel:

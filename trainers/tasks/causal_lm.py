@@ -19,6 +19,7 @@ class CausalLanguageModelTask(Task):
     """Next-token prediction on unlabelled text (GPT-2 family), evaluated by perplexity."""
 
     name: ClassVar[str] = "causal_lm"
+    peft_task_type: ClassVar[str] = "CAUSAL_LM"
     metrics: ClassVar[tuple[str, ...]] = TASK_METRICS["causal_lm"]
     labels: ClassVar[str] = "none"
 

@@ -18,6 +18,7 @@ class ClassificationTask(Task):
     """One label out of the data's classes, learnt with (optionally weighted, smoothed) cross-entropy."""
 
     name: ClassVar[str] = "classification"
+    peft_task_type: ClassVar[str] = "SEQ_CLS"
     metrics: ClassVar[tuple[str, ...]] = TASK_METRICS["classification"]
     labels: ClassVar[str] = "classes"
 

@@ -24,6 +24,7 @@ class RegressionTask(Task):
     """
 
     name: ClassVar[str] = "regression"
+    peft_task_type: ClassVar[str] = "SEQ_CLS"
     metrics: ClassVar[tuple[str, ...]] = TASK_METRICS["regression"]
     labels: ClassVar[str] = "numeric"
 
