@@ -141,7 +141,9 @@ def fold_adapters(checkpoint: str | Path, auto_class: type, config: Any) -> PreT
         raise ConfigError("model.pretrained", f"cannot load the base {base_source!r} of this LoRA checkpoint "
                           f"({str(exc).splitlines()[0]}); export it with --merged and name merged/ instead",
                           value=str(checkpoint)) from None
-    return PeftModel.from_pretrained(base, str(checkpoint)).merge_and_unload()
+    model = PeftModel.from_pretrained(base, str(checkpoint)).merge_and_unload()
+    model.requires_grad_(True)  # peft froze the base; a new run decides itself what trains (its own LoRA, freeze)
+    return model
 
 
 def merge_checkpoint(model: dict[str, Any], seed: int, checkpoint: str | Path, out: str | Path) -> Path:
