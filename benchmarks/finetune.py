@@ -506,13 +506,22 @@ def summary_table(out: Path) -> Path:
             "`finetune_<dataset>_seed<n>.json` (`python -m benchmarks.finetune --report-only`).", "",
             "| dataset (slice) | " + " | ".join(m.label for m in METHODS.values()) + " | targets met |",
             "|---|" + "---|" * (len(METHODS) + 1)]
-    for path in sorted(out.glob(f"{NAME}_*_seed*.json")):
+    paths = sorted(out.glob(f"{NAME}_*_seed*.json"))
+    scores: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
+    for path in paths:
         result = json.loads(path.read_text())
         s, methods = result["environment"]["settings"], result["summary"]["methods"]
         cells = [f"{fmt_pct(v['best_accuracy'])} / {fmt_pct(v.get('test_accuracy'))} ({v['epochs_run']} ep)" if (v := methods.get(m)) else "-"
                  for m in METHODS]
+        for m, v in methods.items():
+            if v.get("test_accuracy") is not None:
+                scores[m].append((v["best_accuracy"], v["test_accuracy"]))
         met = [name for name, t in result["summary"].get("target", {}).items() if t["met"]]
         rows.append(f"| {s['dataset']} ({s['data_seed']}) | " + " | ".join(cells) + f" | {len(met)} of {len(result['summary'].get('target', {}))} |")
+    # the mean over the slices, for the methods run on every one of them
+    means = [f"{fmt_pct(sum(v for v, _ in pairs) / len(pairs))} / {fmt_pct(sum(t for _, t in pairs) / len(pairs))}"
+             if len(pairs) == len(paths) and paths else "-" for pairs in scores.values()]
+    rows.append("| mean over the slices | " + " | ".join(means) + " | |")
     target = out / f"{NAME}_summary.md"
     target.write_text("\n".join(rows) + "\n")
     return target

@@ -73,4 +73,5 @@ def test_smoke_runs_every_method(tmp_path) -> None:
     table = paths["md"].read_text()
     assert all(f"| {m.label} |" in table for m in finetune.METHODS.values())
     assert "Target" in table and result["environment"]["versions"]["transformers"]
-    assert "| sst2 (0) |" in (tmp_path / "finetune_summary.md").read_text()
+    summary = (tmp_path / "finetune_summary.md").read_text()
+    assert "| sst2 (0) |" in summary and "| mean over the slices |" in summary
