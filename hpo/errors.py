@@ -22,6 +22,7 @@ class ConfigError(ValueError):
         choices: Iterable[Any] | None = None,
     ) -> None:
         self.key = key
+        self.message = message
         self.value = value
         self.choices = list(choices) if choices is not None else None
         text = f"{key}: {message}"
@@ -30,6 +31,15 @@ class ConfigError(ValueError):
         if self.choices is not None:
             text += f". Valid choices: {', '.join(str(c) for c in self.choices)}"
         super().__init__(text)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Rebuilt from its parts when unpickled: a trial's error crosses to the driver through Ray,
+        and the default (``cls(*args)`` with the one formatted text) fails on this signature."""
+        return _rebuild, (self.key, self.message, self.value, self.choices)
+
+
+def _rebuild(key: str, message: str, value: Any, choices: list[Any] | None) -> ConfigError:
+    return ConfigError(key, message, value=value, choices=choices)
 
 
 def unknown_name_error(key: str, name: Any, registry: Iterable[str]) -> ConfigError:

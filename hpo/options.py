@@ -13,10 +13,19 @@ from typing import Any
 CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "roc_auc")
 REGRESSION_METRICS = ("mse", "mae", "pearsonr", "spearmanr")
 LANGUAGE_MODEL_METRICS = ("perplexity",)
+CHAT_METRICS = ("perplexity", "exact_match", "rouge_l")  # perplexity on assistant tokens; the others on generated replies
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "classification": CLASSIFICATION_METRICS,
     "regression": REGRESSION_METRICS,
     "causal_lm": LANGUAGE_MODEL_METRICS,
+    "chat": CHAT_METRICS,
+}
+# hpo.trainers.data.chat: the formats conversations come in, and trainer.chat.template by name, for base models whose tokenizer has none.
+CHAT_TEMPLATES = {
+    "chatml": (
+        r"{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+        r"{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    ),
 }
 # Always reported besides the configured metrics, so the sweep may also rank by them.
 BUILTIN_METRICS = ("loss",)
@@ -36,6 +45,8 @@ TEST_SOURCES = ("test_path", "test_split", "test_fraction")
 def has_test_split(data: dict[str, Any]) -> bool:
     """Whether the ``data`` block names a test split (the driver's check loads it; the end of a sweep scores on it)."""
     return any(data[key] is not None for key in TEST_SOURCES)
+
+CHAT_FORMATS = ("jsonl", "parquet", "csv", "tsv")
 
 # hpo.trainers.data.cleaning, hpo.trainers.data.imbalance, hpo.trainers.data.augmentation,
 # hpo.trainers.models.modeling, hpo.trainers.engine.engine (precision), hpo.trainers.engine.faults

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import ray
 
+from hpo.errors import ConfigError
 from hpo.search.cli import main
 from tests.conftest import SST2
 
@@ -151,3 +153,10 @@ def test_console_script_prints_no_traceback() -> None:
     assert "Traceback" not in proc.stderr
     assert "searcher/bayes" in proc.stderr and "optuna" in proc.stderr
     assert SST2.is_dir()
+
+
+def test_a_config_error_survives_pickling_as_a_trial_error_does() -> None:
+    # Ray pickles a trial's exception to the driver; the default reduce called ConfigError(text) and failed
+    error = ConfigError("model.lora.target_modules", "not in the model", value=["q_proj"], choices=["query", "value"])
+    again = pickle.loads(pickle.dumps(error))
+    assert str(again) == str(error) and (again.key, again.value, again.choices) == (error.key, error.value, error.choices)

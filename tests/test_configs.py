@@ -15,6 +15,8 @@ from hpo.search.config.compose import GROUPS, available_sweeps, compose_config, 
 from hpo.search.config.schema import GROUP_SCHEMAS, CleaningSchema, resolve
 from hpo.search.run.sweep import prepare
 
+# The offline stand-in for a chat model: a tiny Llama-style decoder with MiniLM's tokenizer and a named template.
+CHAT_SMOKE = ["model=tiny_llama", "trainer.chat.template=chatml"]
 # Options that need a value the user must give (``???``) get one here.
 REQUIRED = {
     ("data", "files"): ["data.train_path=x.tsv", "data.eval_path=y.tsv"],
@@ -23,13 +25,16 @@ REQUIRED = {
     ("data", "tinyshakespeare"): ["trainer=causal_lm", "model=tiny_gpt2", "sweep.metric=eval/perplexity", "sweep.mode=min"],
     ("trainer", "regression"): ["sweep.metric=eval/mse", "sweep.mode=min"],
     ("trainer", "causal_lm"): ["data=tinyshakespeare", "model=tiny_gpt2", "sweep.metric=eval/perplexity", "sweep.mode=min"],
+    ("trainer", "chat"): [*CHAT_SMOKE, "data=gsm8k", "sweep.metric=eval/loss", "sweep.mode=min"],
+    **{("data", chats): ["trainer=chat", *CHAT_SMOKE, "sweep.metric=eval/loss", "sweep.mode=min"]
+       for chats in ("gsm8k", "sgd_dialogues", "gpteacher_roleplay")},
     ("searcher", "bohb"): ["scheduler=bohb"],  # BOHB runs inside HyperBand's brackets only
     ("scheduler", "pbt"): ["searcher=random"],  # a population is sampled once, then evolves
     ("scheduler", "wilcoxon"): ["trainer.cv_folds=5"],  # it tests folds
     ("scheduler", "pb2"): ["searcher=random"],
 }
 # Sweeps that already use a tiny model keep it; the others get tiny_bert.
-TINY_MODELS = ("tiny_bert", "tiny_gpt2")
+TINY_MODELS = ("tiny_bert", "tiny_gpt2", "tiny_llama")
 GROUP_CASES = [(g, o) for g, options in group_options().items() for o in options]
 
 
@@ -52,7 +57,8 @@ def test_every_group_option_composes_and_validates(group: str, option: str) -> N
 @pytest.mark.parametrize("sweep", available_sweeps())
 def test_every_sweep_file_composes_validates_and_finds_its_data(sweep: str) -> None:
     composed = resolve(compose_config(sweep, []))
-    tiny = [] if composed["model"]["name"] in TINY_MODELS else ["model=tiny_bert"]  # same tokenizer, no large load
+    # same tokenizer as the real model (or its offline stand-in), no large load
+    tiny = [] if composed["model"]["name"] in TINY_MODELS else CHAT_SMOKE if composed["trainer"]["task"] == "chat" else ["model=tiny_bert"]
     prepared = prepare(sweep, tiny)
     assert prepared.config["sweep"]["name"] == sweep
     assert prepared.search.num_samples >= 1

@@ -40,6 +40,7 @@ from hpo.search.algorithms.space import Param, parse_space
 from hpo.search.algorithms.wilcoxon_folds import wilcoxon_settings
 from hpo.search.config.schema import GROUP_SCHEMAS, schema_field
 from hpo.trainers.data.augmentation_check import check_augment
+from hpo.trainers.data.chat_check import check_chat
 from hpo.trainers.models.domain_adaptation_check import check_domain_adaptation
 from hpo.trainers.models.lora_check import check_lora
 
@@ -152,7 +153,9 @@ def _check_data(cfg: dict[str, Any]) -> None:
     needed = {**dict.fromkeys((*FILE_FORMATS, *TEXT_FORMAT), "train_path"), "hub": "hub_name"}.get(data["format"])
     if needed and not data[needed]:
         raise ConfigError(f"data.{needed}", f"a value is required for format {data['format']} (set it on the command line: data.{needed}=...)")
-    if task == "causal_lm" and data["format"] not in LM_FORMATS:
+    if task == "chat":
+        check_chat(cfg)
+    elif task == "causal_lm" and data["format"] not in LM_FORMATS:
         raise ConfigError("data.format", "not a format for language modelling", value=data["format"], choices=LM_FORMATS)
     if task != "causal_lm" and data["format"] in TEXT_FORMAT:
         raise ConfigError("data.format", f"plain text has no labels: use it with trainer=causal_lm (not task {task}), "
@@ -251,11 +254,11 @@ def _check_task_options(cfg: dict[str, Any]) -> None:
         for key, off in CLASSIFICATION_ONLY.items():
             if trainer[key] != off:
                 raise ConfigError(f"trainer.{key}", f"only for classification, not task {task}", value=trainer[key], choices=[off])
-    if task == "causal_lm":
+    if task in ("causal_lm", "chat"):
         if trainer["augment"]["ratio"]:
-            raise ConfigError("trainer.augment.ratio", "augmentation is for labelled tasks, not causal_lm", value=trainer["augment"]["ratio"], choices=[0])
+            raise ConfigError("trainer.augment.ratio", f"augmentation is for labelled tasks, not {task}", value=trainer["augment"]["ratio"], choices=[0])
         if trainer["domain_adaptation"]["enabled"]:
-            raise ConfigError("trainer.domain_adaptation.enabled", "domain adaptation fine-tunes an encoder for a labelled task, not causal_lm", value=True)
+            raise ConfigError("trainer.domain_adaptation.enabled", f"domain adaptation fine-tunes an encoder for a labelled task, not {task}", value=True)
 
 
 def _choice(cfg: dict[str, Any], key: str, choices: Any) -> None:

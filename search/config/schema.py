@@ -15,10 +15,9 @@ Defaults: every key has its default here, in the dataclass of its group, and now
   trial code reads ``cfg["trainer"]["augment"]["ratio"]`` directly, with no ``.get(key, default)``
   and no default of its own. Tests that call trial code build their blocks from these dataclasses.
 
-Checks: types and unknown keys are checked against these dataclasses, by OmegaConf while Hydra
-composes and again by :func:`resolve` (a config read back from a trial's ``config.yaml`` has no
-schema in its defaults list); each error names the key and the expected type or the valid keys.
-Names and ranges are checked once, before Ray starts, by ``hpo.search.config.checks``.
+Checks: types and unknown keys against these dataclasses, by OmegaConf while Hydra composes and
+by :func:`resolve` (a trial's ``config.yaml`` read back has no schema), each naming the key and the
+expected type or valid keys; names and ranges once, before Ray starts, by ``hpo.search.config.checks``.
 """
 
 from __future__ import annotations
@@ -37,17 +36,13 @@ from hpo.params import get_by_path
 
 @dataclass
 class LoraSchema:
-    """Low-rank adapters (peft's LoRA) instead of full fine-tuning: the base weights stay frozen and
-    only the adapters and the task's new head train. ``r``, ``alpha``, ``dropout`` and
-    ``target_modules`` can be searched (``search_space.model.lora.r``)."""
+    """Low-rank adapters (peft's LoRA): the base stays frozen, only the adapters and the new head train."""
 
     enabled: bool = False
     r: int = 8
     alpha: float = 16.0
     dropout: float = 0.05
-    # attention: peft's attention projections for the architecture (BERT query/value, GPT-2 c_attn,
-    # Llama q_proj/v_proj); all_linear: every linear layer but the output head; or a list of module names
-    target_modules: Any = "attention"
+    target_modules: Any = "attention"  # peft's attention projections | all_linear (but the head) | [module names]
     quantize: str = "none"  # none | 4bit: QLoRA, the frozen base in 4-bit NF4 through bitsandbytes (GPUs only)
     export_merged: bool = False  # the export also writes the adapters merged into the base (a plain model folder)
 
@@ -82,6 +77,16 @@ class CleaningSchema:
 
 
 @dataclass
+class ChatDataSchema:
+    """How a row becomes a conversation (``trainer=chat``): messages, or a user turn and a reply from columns."""
+
+    messages_column: str = "messages"  # a list of {role: system|user|assistant, content} per row
+    prompt_columns: list[str] = field(default_factory=list)  # no messages column: joined (blank line) into the user turn
+    response_column: str | None = None  # no messages column: the assistant's reply (e.g. response, answer)
+    system_prompt: str | None = None  # a system turn put first in every conversation that has none
+
+
+@dataclass
 class DataSchema:
     name: str = "custom"
     format: str = "tsv"  # demo | tsv | csv | jsonl | parquet | text (plain text, for trainer=causal_lm) | hub
@@ -107,6 +112,17 @@ class DataSchema:
     test_fraction: float | None = None
     max_test_samples: int | None = None  # a seeded random subset (null: every row)
     clean: CleaningSchema = field(default_factory=CleaningSchema)
+    chat: ChatDataSchema = field(default_factory=ChatDataSchema)
+
+
+@dataclass
+class ChatTrainerSchema:
+    """Chat and instruction fine-tuning (``trainer=chat``): the template, and answers generated at each evaluation."""
+
+    template: str | None = None  # null: the tokenizer's own chat template; chatml; or a Jinja template
+    generate_samples: int = 16  # evaluation conversations whose last reply is generated and scored (0: none)
+    max_new_tokens: int = 64
+    answer_pattern: str | None = None  # exact match on this regex's group (GSM8K: '####\s*(-?[0-9.,]+)'); null: all
 
 
 @dataclass
@@ -140,7 +156,7 @@ class DomainAdaptationSchema:
 class TrainerSchema:
     """Every key can be searched: name it in the search space as ``trainer.<key>``."""
 
-    task: str = "classification"  # classification | regression | causal_lm
+    task: str = "classification"  # classification | regression | causal_lm | chat
     epochs: int = 3
     learning_rate: float = 5e-5
     batch_size: int = 16
@@ -161,8 +177,10 @@ class TrainerSchema:
     precision: str = "fp32"  # fp32 | bf16 (CPU or GPU autocast) | fp16 (GPU, with loss scaling)
     compile: bool = False  # torch.compile the model (pays a compile once; shapes vary, so dynamic=True)
     cv_folds: int | None = None  # k >= 2: k-fold cross-validation on the training rows, mean and std reported
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30% more time
     augment: AugmentSchema = field(default_factory=AugmentSchema)
     domain_adaptation: DomainAdaptationSchema = field(default_factory=DomainAdaptationSchema)
+    chat: ChatTrainerSchema = field(default_factory=ChatTrainerSchema)
     label_smoothing: float = 0.0
     freeze: str = "none"  # transfer learning: none | embeddings | all_but_head
     resample: str = "none"  # class imbalance (training rows only): none | oversample | undersample

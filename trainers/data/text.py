@@ -46,9 +46,9 @@ def load_text_splits(data: dict[str, Any], seed: int = 0, with_test: bool = Fals
         if with_test and data["test_path"]:
             test = _texts(load_file(fmt, data["test_path"], "data.test_path"), data, fmt, data["test_path"], "data.test_path")
     if data["test_fraction"] is not None:
-        train, test = _tail_split(train, data["test_fraction"], "data.test_fraction")
+        train, test = tail_split(train, data["test_fraction"], "data.test_fraction")
     if evaluation is None:
-        train, evaluation = _tail_split(train, data["validation_fraction"], "data.validation_fraction")
+        train, evaluation = tail_split(train, data["validation_fraction"], "data.validation_fraction")
     if data["max_train_samples"]:
         train = train.select(range(min(len(train), data["max_train_samples"])))
     if data["max_eval_samples"]:
@@ -75,7 +75,7 @@ def _texts(dataset: datasets.Dataset, data: dict[str, Any], fmt: str, path: str,
     return dataset
 
 
-def _tail_split(train: datasets.Dataset, fraction: float, key: str) -> tuple[datasets.Dataset, datasets.Dataset]:
+def tail_split(train: datasets.Dataset, fraction: float, key: str) -> tuple[datasets.Dataset, datasets.Dataset]:
     held_out = max(1, round(len(train) * fraction))
     if held_out >= len(train):
         raise ConfigError(key, f"cannot hold out {held_out} of {len(train)} rows", value=fraction)

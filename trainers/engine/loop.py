@@ -164,6 +164,8 @@ def _build_model(
     if resume is not None:
         load_weights(model, resume.weights)
     freeze(model, trainer["freeze"], trainer["freeze_layers"])
+    if trainer["gradient_checkpointing"]:  # activations recomputed in the backward pass: memory for time
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return place(model, device), adapt_metrics
 
 

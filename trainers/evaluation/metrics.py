@@ -81,3 +81,20 @@ def perplexity_scorer(names: Sequence[str]) -> Scorer:
         return {"perplexity": module.compute(nll=nll, tokens=tokens)["perplexity"]} if "perplexity" in names else {}
 
     return score
+
+
+GENERATION_METRICS = ("exact_match", "rouge_l")
+
+
+def generation_scorer(names: Sequence[str]) -> Callable[[Sequence[str], Sequence[str]], dict[str, float]]:
+    """A function from (generated answers, reference answers) to ``{name: value}`` for the
+    generation metrics among ``names`` (a chat task's extracted final answers and replies)."""
+    modules = {name: load_metric(name) for name in names if name in GENERATION_METRICS}
+
+    def score(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for module in modules.values():
+            out.update(module.compute(predictions=list(predictions), references=list(references)))
+        return out
+
+    return score

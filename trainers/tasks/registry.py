@@ -5,10 +5,11 @@ from __future__ import annotations
 from hpo.errors import unknown_name_error
 from hpo.trainers.tasks.base import Task
 from hpo.trainers.tasks.causal_lm import CausalLanguageModelTask
+from hpo.trainers.tasks.chat import ChatTask
 from hpo.trainers.tasks.classification import ClassificationTask
 from hpo.trainers.tasks.regression import RegressionTask
 
-TASKS: dict[str, type[Task]] = {task.name: task for task in (ClassificationTask, RegressionTask, CausalLanguageModelTask)}
+TASKS: dict[str, type[Task]] = {task.name: task for task in (ClassificationTask, RegressionTask, CausalLanguageModelTask, ChatTask)}
 
 
 def get_task(name: str) -> Task:

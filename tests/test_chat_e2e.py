@@ -1,0 +1,34 @@
+"""The GSM8K LoRA sweep as a user smoke-runs it offline: ``hpo sweep --config-name gsm8k_lora`` with the
+tiny Llama-style decoder, through Ray Tune, to the winner scored on GSM8K's test problems."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hpo.search.cli import main
+
+pytestmark = pytest.mark.slow
+SMOKE = ["model=tiny_llama", "trainer.chat.template=chatml", "resources=cpu", "logger=none", "sweep.num_trials=2",
+         "searcher.max_concurrent=1", "resources.reuse_workers=true", "data.max_train_samples=24", "data.max_eval_samples=6",
+         "data.max_test_samples=4", "trainer.epochs=1", "trainer.max_seq_length=192", "trainer.chat.generate_samples=2",
+         "trainer.chat.max_new_tokens=6"]
+
+
+def test_the_gsm8k_lora_sweep_runs_scores_generations_and_exports(ray_session, tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--config-name", "gsm8k_lora", *SMOKE, f"sweep.output_dir={out}"]) == 0
+    trials = sorted((out / "trials").glob("trial_*"))
+    assert len(trials) == 2
+    for trial in trials:
+        [result] = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+        assert result["eval/loss"] > 0 and 0 <= result["eval/exact_match"] <= 1 and 0 <= result["eval/rouge_l"] <= 1
+        params = json.loads((trial / "params.json").read_text())
+        [checkpoint] = trial.glob("checkpoint_*")
+        assert json.loads((checkpoint / "adapter_config.json").read_text())["r"] == params["model.lora.r"]
+        assert len(json.loads((checkpoint / "eval_generations.json").read_text())) == 2
+    metrics = yaml.safe_load((out / "best" / "metrics.yaml").read_text())
+    assert metrics["test_metrics"]["test/loss"] > 0 and "test/exact_match" in metrics["test_metrics"]
