@@ -19,6 +19,7 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "regression": REGRESSION_METRICS,
     "causal_lm": LANGUAGE_MODEL_METRICS,
     "chat": CHAT_METRICS,
+    "question_answering": ("exact_match", "f1"),  # SQuAD 2.0's, answers normalised
 }
 # hpo.trainers.data.chat: the formats conversations come in, and trainer.chat.template by name, for base models whose tokenizer has none.
 CHAT_TEMPLATES = {
@@ -35,7 +36,7 @@ AVERAGES = ("auto", "binary", "macro", "micro", "weighted")
 FILE_FORMATS = {"tsv": ("csv", {"delimiter": "\t"}), "csv": ("csv", {}), "jsonl": ("json", {}), "parquet": ("parquet", {})}
 # Plain text: one row per paragraph (blank-line separated), for language modelling; it has no labels.
 TEXT_FORMAT = {"text": ("text", {"sample_by": "paragraph"})}
-FORMATS = ("demo", *FILE_FORMATS, *TEXT_FORMAT, "hub")
+FORMATS = ("demo", *FILE_FORMATS, *TEXT_FORMAT, "hub", "squad")
 # hpo.trainers.data.text: what a causal language model can read (no Hub loading for text yet).
 LM_FORMATS = (*TEXT_FORMAT, *FILE_FORMATS, "demo")
 # The data keys that name a test split (at most one is set): a file, a Hub split, a held-out share.
@@ -47,6 +48,8 @@ def has_test_split(data: dict[str, Any]) -> bool:
     return any(data[key] is not None for key in TEST_SOURCES)
 
 CHAT_FORMATS = ("jsonl", "parquet", "csv", "tsv")
+# hpo.trainers.data.qa: flat rows (SQuAD 2.0's Hub layout), or SQuAD's own nested JSON file.
+QA_FORMATS = ("jsonl", "parquet", "squad")
 
 # hpo.trainers.data.cleaning, hpo.trainers.data.imbalance, hpo.trainers.data.augmentation,
 # hpo.trainers.models.modeling, hpo.trainers.engine.engine (precision), hpo.trainers.engine.faults

@@ -26,6 +26,8 @@ REQUIRED = {
     ("trainer", "regression"): ["sweep.metric=eval/mse", "sweep.mode=min"],
     ("trainer", "causal_lm"): ["data=tinyshakespeare", "model=tiny_gpt2", "sweep.metric=eval/perplexity", "sweep.mode=min"],
     ("trainer", "chat"): [*CHAT_SMOKE, "data=gsm8k", "sweep.metric=eval/loss", "sweep.mode=min"],
+    ("trainer", "question_answering"): ["data=squad_v2", "sweep.metric=eval/f1"],
+    ("data", "squad_v2"): ["trainer=question_answering", "sweep.metric=eval/f1"],
     **{("data", chats): ["trainer=chat", *CHAT_SMOKE, "sweep.metric=eval/loss", "sweep.mode=min"]
        for chats in ("gsm8k", "sgd_dialogues", "gpteacher_roleplay")},
     ("searcher", "bohb"): ["scheduler=bohb"],  # BOHB runs inside HyperBand's brackets only

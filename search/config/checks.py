@@ -28,6 +28,7 @@ from hpo.options import (
     LM_FORMATS,
     PBT_PERTURBABLE,
     PRECISIONS,
+    QA_FORMATS,
     RESAMPLING,
     TASK_METRICS,
     TEST_SOURCES,
@@ -150,11 +151,15 @@ def _check_data(cfg: dict[str, Any]) -> None:
     """The data's format (for the task) and what it needs, its sizes and its cleaning options."""
     data, task = cfg["data"], cfg["trainer"]["task"]
     _choice(cfg, "data.format", FORMATS)
-    needed = {**dict.fromkeys((*FILE_FORMATS, *TEXT_FORMAT), "train_path"), "hub": "hub_name"}.get(data["format"])
+    needed = {**dict.fromkeys((*FILE_FORMATS, *TEXT_FORMAT, "squad"), "train_path"), "hub": "hub_name"}.get(data["format"])
     if needed and not data[needed]:
         raise ConfigError(f"data.{needed}", f"a value is required for format {data['format']} (set it on the command line: data.{needed}=...)")
     if task == "chat":
         check_chat(cfg)
+    elif task == "question_answering":
+        _check_question_answering(cfg)
+    elif data["format"] == "squad":
+        raise ConfigError("data.format", f"SQuAD's nested JSON holds questions: use it with trainer=question_answering (not task {task})", value="squad")
     elif task == "causal_lm" and data["format"] not in LM_FORMATS:
         raise ConfigError("data.format", "not a format for language modelling", value=data["format"], choices=LM_FORMATS)
     if task != "causal_lm" and data["format"] in TEXT_FORMAT:
@@ -167,6 +172,18 @@ def _check_data(cfg: dict[str, Any]) -> None:
         raise ConfigError("data.validation_fraction", "must be in (0, 1)", value=data["validation_fraction"])
     _check_test_split(cfg)
     _choice(cfg, "data.clean.dedup", DEDUP)
+
+
+def _check_question_answering(cfg: dict[str, Any]) -> None:
+    """Question files, and windows whose overlap leaves room for new context tokens."""
+    qa = cfg["trainer"]["qa"]
+    _choice(cfg, "data.format", QA_FORMATS)
+    _at_least(cfg, "trainer.qa.doc_stride", 0)
+    _at_least(cfg, "trainer.qa.max_answer_length", 1)
+    _at_least(cfg, "trainer.qa.n_best", 1)
+    if qa["doc_stride"] >= cfg["trainer"]["max_seq_length"] // 2:
+        raise ConfigError("trainer.qa.doc_stride", f"must be below half of trainer.max_seq_length ({cfg['trainer']['max_seq_length']}): "
+                          "the windows' overlap, with the question repeated in each", value=qa["doc_stride"])
 
 
 def _check_test_split(cfg: dict[str, Any]) -> None:

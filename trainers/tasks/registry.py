@@ -7,9 +7,10 @@ from hpo.trainers.tasks.base import Task
 from hpo.trainers.tasks.causal_lm import CausalLanguageModelTask
 from hpo.trainers.tasks.chat import ChatTask
 from hpo.trainers.tasks.classification import ClassificationTask
+from hpo.trainers.tasks.question_answering import QuestionAnsweringTask
 from hpo.trainers.tasks.regression import RegressionTask
 
-TASKS: dict[str, type[Task]] = {task.name: task for task in (ClassificationTask, RegressionTask, CausalLanguageModelTask, ChatTask)}
+TASKS: dict[str, type[Task]] = {task.name: task for task in (ClassificationTask, RegressionTask, CausalLanguageModelTask, ChatTask, QuestionAnsweringTask)}
 
 
 def get_task(name: str) -> Task:
