@@ -1,0 +1,33 @@
+"""The SQuAD 2.0 sweep through ``hpo sweep`` with the pretrained MiniLM and LoRA (a QA head kept
+trainable), to the winner's predictions and its test score. Small and short: it proves the
+pipeline, not the quality (benchmarks/README.md has what MiniLM learns on these 870 questions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from safetensors.torch import load_file
+
+from hpo.search.cli import main
+
+pytestmark = pytest.mark.slow
+SMOKE = ["logger=none", "sweep.num_trials=2", "searcher.max_concurrent=1", "resources.reuse_workers=true", "trainer.epochs=1",
+         "data.max_train_samples=48", "data.max_eval_samples=16", "data.max_test_samples=16", "trainer.max_seq_length=128",
+         "trainer.qa.doc_stride=32", "model.lora.enabled=true"]
+
+
+def test_the_squad_sweep_runs_to_scored_predictions_and_a_tested_winner(ray_session, tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--config-name", "squad_v2_minilm", *SMOKE, f"sweep.output_dir={out}"]) == 0
+    for trial in sorted((out / "trials").glob("trial_*")):
+        [result] = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+        assert {"eval/f1", "eval/exact_match", "eval/no_answer_f1", "eval/loss"} <= set(result)
+        [checkpoint] = trial.glob("checkpoint_*")
+        predictions = json.loads((checkpoint / "eval_predictions.json").read_text())
+        assert len(predictions) == 16 and all(isinstance(a, str) for a in predictions.values())
+        assert any("qa_outputs" in k for k in load_file(checkpoint / "adapter_model.safetensors"))  # the head trains with LoRA
+    metrics = yaml.safe_load((out / "best" / "metrics.yaml").read_text())
+    assert 0 <= metrics["test_metrics"]["test/f1"] <= 1
