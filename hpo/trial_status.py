@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
+# Reported by a trial that ran out of memory, with the reason: its values do not fit, so it ends
+# "infeasible" (not "failed") and the searcher is told to move away from them.
+INFEASIBLE = "infeasible"
+
 
 def outcome(ray_status: str, last_result: dict[str, Any] | None) -> str:
-    """finished, stopped (early, by the scheduler), failed, or interrupted (never ended: the
-    driver died; ``hpo resume`` continues it).
+    """finished, stopped (early, by the scheduler), failed, infeasible (ran out of memory), or
+    interrupted (never ended: the driver died; ``hpo resume`` continues it).
 
     Ray marks a scheduler-stopped trial ``done`` too, so the trial's own count of planned
     evaluations is what tells the two apart. HyperBand's brackets leave the trials they stopped at
@@ -19,6 +23,8 @@ def outcome(ray_status: str, last_result: dict[str, Any] | None) -> str:
     if ray_status not in ("TERMINATED", "PAUSED"):
         return "interrupted"
     last = last_result or {}
+    if last.get(INFEASIBLE):
+        return "infeasible"
     planned = last.get("evaluations_planned")
     if planned is not None and last.get("training_iteration", 0) < planned:
         return "stopped"

@@ -7,6 +7,7 @@ the ``param_space`` to hand to the Tuner. The searcher owns sampling; concurrenc
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from ray.tune.search.optuna import OptunaSearch
 from hpo.errors import ConfigError, unknown_name_error
 from hpo.ranking import CV_FOLDS_DONE, is_better
 from hpo.search.algorithms.space import Param, to_grid, to_optuna, to_ray
+from hpo.trial_status import INFEASIBLE
 
 
 @dataclass
@@ -43,12 +45,22 @@ def _grid(cfg: dict[str, Any], params: list[Param], sweep: dict[str, Any]) -> Se
     return SearchPlan(alg, to_grid(params), 1)
 
 
+def infeasibility(trial: optuna.trial.FrozenTrial) -> tuple[float]:
+    """Optuna's constraint value of a trial: above 0 for one that ran out of memory (``SweepOptunaSearch``
+    marks it), so TPE and GP model its values as the region to avoid rather than forgetting it."""
+    return (float(trial.user_attrs.get(INFEASIBLE, 0.0)),)
+
+
 def _tpe(cfg: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.TPESampler(n_startup_trials=cfg["n_startup_trials"], seed=seed)
+    with warnings.catch_warnings():  # constraints_func is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(n_startup_trials=cfg["n_startup_trials"], seed=seed, constraints_func=infeasibility)
 
 
 def _gp(cfg: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.GPSampler(n_startup_trials=cfg["n_startup_trials"], seed=seed)
+    with warnings.catch_warnings():  # constraints_func is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.GPSampler(n_startup_trials=cfg["n_startup_trials"], seed=seed, constraints_func=infeasibility)
 
 
 def _cmaes(cfg: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
@@ -87,14 +99,19 @@ class SweepOptunaSearch(OptunaSearch):
     epoch's value as its final score; TPE then models early, noisy scores as final ones. Here a
     trial that ended before its planned evaluations is *pruned* (Optuna's TPE ranks pruned
     trials below completed ones, by how far they got), and a completed trial's value is its
-    best evaluation, the value the sweep ranks it by.
+    best evaluation, the value the sweep ranks it by. A trial that ran out of memory is pruned and
+    marked infeasible, which TPE and GP read as a constraint (:func:`infeasibility`) and avoid.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._best: dict[str, float] = {}
+        self._infeasible: set[str] = set()
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if result.get(INFEASIBLE):  # ran out of memory: its NaN is no intermediate value
+            self._infeasible.add(trial_id)
+            return
         super().on_trial_result(trial_id, result)
         value = result.get(self._metric)
         if value is not None:
@@ -102,6 +119,12 @@ class SweepOptunaSearch(OptunaSearch):
             self._best[trial_id] = value if is_better(value, best, self._mode) else best
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._infeasible and trial_id not in self._completed_trials:
+            trial = self._ot_trials[trial_id]
+            trial.set_user_attr(INFEASIBLE, 1.0)  # the constraint the samplers read (infeasibility)
+            self._ot_study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            self._completed_trials.add(trial_id)
+            return None
         if error or not result or trial_id in self._completed_trials or self._metric not in result:
             return super().on_trial_complete(trial_id, result, error)
         planned, done = result.get("evaluations_planned"), result.get("training_iteration", 0)

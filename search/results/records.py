@@ -23,7 +23,7 @@ from hpo.ranking import CV_FOLDS_DONE
 from hpo.search.config.schema import with_defaults
 from hpo.search.results.confirmation import Confirmation, read_confirmation
 from hpo.search.results.test_scores import TestScores, read_test_scores
-from hpo.trial_status import error_summary, outcome
+from hpo.trial_status import INFEASIBLE, error_summary, outcome
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -124,7 +124,7 @@ def _record(trial: Any, result: Any, metric: str, mode: str) -> TrialRecord:
         evaluations=evaluations,
         best=best,
         checkpoint=checkpoint,
-        error=error_summary(result.error) if result.error else None,
+        error=error_summary(result.error) if result.error else (result.metrics or {}).get(INFEASIBLE),
         path=Path(result.path),
         history=history,
     )

@@ -274,7 +274,7 @@ nav a { margin-right: 1em; } .scroll { overflow-x: auto; }
 def render_html(data: SweepData, sections: list[Section]) -> str:
     """The whole report as one HTML page: no external CSS, JavaScript or image files."""
     sweep = data.cfg["sweep"]
-    counts = {s: sum(t.record.status == s for t in data.trials) for s in ("finished", "stopped", "failed", "interrupted")}
+    counts = {s: sum(t.record.status == s for t in data.trials) for s in ("finished", "stopped", "failed", "infeasible", "interrupted")}
     best = data.records[0] if data.records and data.records[0].best else None
     best_line = (f"best {html.escape(data.metric)} = {best.best[data.metric]:.4g} (trial {html.escape(best.trial_id)})"
                  if best else "no trial reported the metric")

@@ -12,7 +12,7 @@ from hpo.params import run_params
 from hpo.ranking import is_better
 from hpo.search.config.logger import wandb_destination
 from hpo.search.run.budgets import SweepBudget
-from hpo.trial_status import error_summary, outcome
+from hpo.trial_status import INFEASIBLE, error_summary, outcome
 
 
 class ProgressCallback(Callback):
@@ -28,7 +28,7 @@ class ProgressCallback(Callback):
         self.metric, self.mode, self._out, self.budget = metric, mode, out, budget
         self.started = time.monotonic()
         self.best: tuple[float, str] | None = None
-        self.ended = {"finished": 0, "stopped": 0, "failed": 0}
+        self.ended = {"finished": 0, "stopped": 0, "failed": 0, "infeasible": 0}
         self.started_ids: set[str] = set()
 
     @property
@@ -46,7 +46,7 @@ class ProgressCallback(Callback):
         live = [t for t in trials if t is not ending]
         running = sum(t.status == "RUNNING" or t is starting for t in live)
         paused = sum(t.status == "PAUSED" and t is not starting for t in live)
-        counts = f"running {running}" + (f" paused {paused}" if paused else "") + "".join(f" {k} {v}" for k, v in self.ended.items())
+        counts = f"running {running}" + (f" paused {paused}" if paused else "") + "".join(f" {k} {v}" for k, v in self.ended.items() if v or k != "infeasible")
         spent = f" | {self.budget.describe()}" if self.budget else ""
         print(f"[{elapsed:6.0f}s] {text:<58} | {counts} | {best}{spent}", file=self.out, flush=True)
 
@@ -68,6 +68,8 @@ class ProgressCallback(Callback):
         ended = outcome("TERMINATED", trial.last_result)  # Ray sets the status after this call
         self.ended[ended] += 1
         self._print(f"{trial.trial_id} {ended}", trials, ending=trial)
+        if ended == "infeasible":
+            print(f"         {trial.trial_id}: {trial.last_result[INFEASIBLE]}", file=self.out, flush=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.ended["failed"] += 1

@@ -11,6 +11,7 @@ any other runs in this process.
 from __future__ import annotations
 
 import gc
+import math
 import os
 import tempfile
 from typing import Any
@@ -21,8 +22,10 @@ from ray import tune
 
 from hpo.params import apply_params, run_params
 from hpo.trainers.engine.checkpoint import ResumeState, Snapshot, save_checkpoint
+from hpo.trainers.engine.faults import TrialOutOfMemoryError
 from hpo.trainers.runs.fine_tune import fine_tune
 from hpo.trainers.runs.memory import resident_memory_mb
+from hpo.trial_status import INFEASIBLE
 
 # A reused worker (resources.reuse_workers) starts its next trial only once the last trial's
 # training thread has ended. Ray waits TUNE_FUNCTION_THREAD_TIMEOUT_S (2 s) for that and fails
@@ -62,6 +65,10 @@ def _run_single_process(cfg: dict[str, Any], checkpoint: tune.Checkpoint | None)
 
     try:
         fine_tune(cfg, report, num_threads=cfg["resources"]["cpus_per_trial"], resume=resume)
+    except TrialOutOfMemoryError as exc:
+        # Not a crash to retry: these values do not fit. The trial ends with the reason, its metric
+        # NaN (Ray requires the key; schedulers skip NaN), and the searcher moves away from them.
+        tune.report({cfg["sweep"]["metric"]: math.nan, INFEASIBLE: f"{type(exc).__name__}: {exc}"})
     finally:
         # A reused worker must not carry this trial's tensors into the next one.
         del resume
