@@ -74,6 +74,8 @@ RESULT_JSON = "result.json"
 # a checkpoint
 CHECKPOINT_METADATA_FILE = "hpo_checkpoint.json"
 PREDICTIONS_FILE = "eval_predictions.json"
+ANSWERS_FILE = "eval_answers.json"  # a question-answering evaluation's predicted answer per question id
+GENERATIONS_FILE = "eval_generations.json"  # a chat evaluation's prompts, references and generated replies
 EVAL_REPORT_FILE = "eval_report.json"
 TRAINING_STATE_FILE = "training_state.pt"
 CV_FILE = "cv_folds.json"

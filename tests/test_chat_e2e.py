@@ -1,8 +1,9 @@
 """The GSM8K LoRA sweep as a user smoke-runs it offline: ``hpo sweep --config-name gsm8k_lora`` with the
-tiny Llama-style decoder, through Ray Tune, to the winner scored on GSM8K's test problems."""
+tiny Llama-style decoder, through Ray Tune and W&B (offline), to the winner scored on GSM8K's test problems."""
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -10,9 +11,10 @@ import pytest
 import yaml
 
 from hpo.search.cli import main
+from tests.helpers.wandb_offline import read_offline_runs
 
 pytestmark = pytest.mark.slow
-SMOKE = ["model=tiny_llama", "trainer.chat.template=chatml", "resources=cpu", "logger=none", "sweep.num_trials=2",
+SMOKE = ["model=tiny_llama", "trainer.chat.template=chatml", "resources=cpu", "logger=wandb", "sweep.num_trials=2",
          "searcher.max_concurrent=1", "resources.reuse_workers=true", "data.max_train_samples=24", "data.max_eval_samples=6",
          "data.max_test_samples=4", "trainer.epochs=1", "trainer.max_seq_length=192", "trainer.chat.generate_samples=2",
          "trainer.chat.max_new_tokens=6"]
@@ -32,3 +34,13 @@ def test_the_gsm8k_lora_sweep_runs_scores_generations_and_exports(ray_session, t
         assert len(json.loads((checkpoint / "eval_generations.json").read_text())) == 2
     metrics = yaml.safe_load((out / "best" / "metrics.yaml").read_text())
     assert metrics["test_metrics"]["test/loss"] > 0 and "test/exact_match" in metrics["test_metrics"]
+    # each trial's W&B run (offline files) holds its evaluation's generations as a table
+    runs = [r for r in read_offline_runs(out / "wandb") if r.job_type == "trial"]
+    assert len(runs) == 2
+    for run in runs:
+        table = run.table("eval/generations")
+        assert table["columns"] == ["prompt", "reference", "reply"] and len(table["data"]) == 2
+    # the report (built at the end of a W&B sweep) shows the best trial's replies beside the references
+    report = (out / "report" / "report.html").read_text()
+    best_replies = json.loads((Path(metrics["source_checkpoint"]) / "eval_generations.json").read_text())
+    assert "Generated replies" in report and html.escape(best_replies[0]["reference"][:40]) in report

@@ -26,8 +26,10 @@ def test_the_squad_sweep_runs_to_scored_predictions_and_a_tested_winner(ray_sess
         [result] = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
         assert {"eval/f1", "eval/exact_match", "eval/no_answer_f1", "eval/loss"} <= set(result)
         [checkpoint] = trial.glob("checkpoint_*")
-        predictions = json.loads((checkpoint / "eval_predictions.json").read_text())
+        predictions = json.loads((checkpoint / "eval_answers.json").read_text())
         assert len(predictions) == 16 and all(isinstance(a, str) for a in predictions.values())
         assert any("qa_outputs" in k for k in load_file(checkpoint / "adapter_model.safetensors"))  # the head trains with LoRA
     metrics = yaml.safe_load((out / "best" / "metrics.yaml").read_text())
     assert 0 <= metrics["test_metrics"]["test/f1"] <= 1
+    assert main(["report", str(out)]) == 0  # the report of a QA sweep: the search and trial sections, no class plots
+    assert "not for task question_answering" in (out / "report" / "report.html").read_text()

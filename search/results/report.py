@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.errors import ConfigError
-from hpo.layout import EVAL_REPORT_FILE, PREDICTIONS_FILE, REPORT_DIR, REPORT_HTML
+from hpo.layout import EVAL_REPORT_FILE, GENERATIONS_FILE, PREDICTIONS_FILE, REPORT_DIR, REPORT_HTML
 from hpo.params import apply_params
 from hpo.search.results import report_plots as plots
 from hpo.search.results.export import leaderboard_rows, trial_gap
@@ -204,7 +205,22 @@ def _best_sections(data: SweepData, out: Path) -> list[Section]:
         _attempt(roc, lambda: plots.roc(best.predictions, f"ROC of trial {best.trial_id}", out / "roc.png"))
         _attempt(pr, lambda: plots.precision_recall(best.predictions, f"Precision-recall of trial {best.trial_id}",
                                                      out / "precision_recall.png"))
+    if data.cfg["trainer"].get("task") == "chat":
+        sections.append(_generations(best, group, who))
     return sections
+
+
+def _generations(best: Any, group: str, who: str) -> Section:
+    """A chat sweep's best checkpoint's generated replies beside the references, as a table."""
+    section = Section("generations", "Generated replies", group,
+                      f"Validation prompts answered by {who} at its best evaluation, greedy, with the reference replies.", embed=False)
+    path = Path(best.checkpoint) / GENERATIONS_FILE if best.checkpoint else None
+    if path is None or not path.is_file():
+        section.missing = f"the best checkpoint ({best.checkpoint}) holds no {GENERATIONS_FILE}"
+        return section
+    rows = json.loads(path.read_text())
+    section.extra_html = _table(["prompt (its end)", "reference", "reply"], [[r["prompt"][-300:], r["reference"], r["reply"]] for r in rows])
+    return section
 
 
 def _data_sections(data: SweepData, out: Path) -> list[Section]:
@@ -217,8 +233,13 @@ def _data_sections(data: SweepData, out: Path) -> list[Section]:
         Section("wordcloud", "Word cloud", group, "The 200 most frequent words, sized by frequency."),
         Section("topics", "Topics", group, "A small topic model (scikit-learn's LDA on word counts) of the training texts."),
     ]
+    task = data.cfg["trainer"].get("task", "classification")
+    if task in ("chat", "question_answering"):  # conversations and questions over contexts: no texts per class to draw
+        for s in sections:
+            s.missing = f"drawn for texts and their classes, not for task {task}"
+        return sections
     try:
-        stats = text_stats(data.cfg["data"], seed=data.cfg["sweep"].get("seed", 0), task=data.cfg["trainer"].get("task", "classification"))
+        stats = text_stats(data.cfg["data"], seed=data.cfg["sweep"].get("seed", 0), task=task)
     except (ConfigError, NothingToShow) as exc:
         for s in sections:
             s.missing = f"the training data could not be loaded: {exc}"

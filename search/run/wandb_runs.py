@@ -1,12 +1,19 @@
-"""The W&B run of each trial: Ray Tune's W&B logger, with the trial's full config in the run."""
+"""The W&B run of each trial: Ray Tune's W&B logger, with the trial's full config in the run and,
+for chat trials, each evaluation's generated replies as a table."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from ray.air.integrations.wandb import WandbLoggerCallback
+from ray.air.integrations.wandb import WandbLoggerCallback, _QueueItem
+from ray.tune.result import TRAINING_ITERATION
 
+from hpo.layout import GENERATIONS_FILE
 from hpo.params import apply_params, run_params
+
+GENERATIONS_KEY = "eval/generations"  # the W&B table of a chat evaluation's prompts, references and replies
 
 
 class TrialRunsCallback(WandbLoggerCallback):
@@ -32,3 +39,19 @@ class TrialRunsCallback(WandbLoggerCallback):
         config["params"] = dict(trial.config)
         wandb_init_kwargs["config"] = config
         super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs)
+
+    def log_trial_save(self, trial: Any) -> None:
+        """Ray's checkpoint upload (when asked), then the checkpoint's generated replies as a W&B
+        Table, logged at the evaluation's step: W&B's own view for comparing generations across trials."""
+        super().log_trial_save(trial)
+        checkpoint = trial.checkpoint
+        generations = Path(checkpoint.path) / GENERATIONS_FILE if checkpoint is not None else None
+        if generations is None or not generations.is_file() or trial not in self._trial_queues:
+            return
+        import wandb  # the logging actor imports it anyway; the driver only where chat trials log to W&B
+
+        rows = json.loads(generations.read_text())
+        table = wandb.Table(columns=["prompt", "reference", "reply"], data=[[r["prompt"], r["reference"], r["reply"]] for r in rows])
+        step = (trial.last_result or {}).get(TRAINING_ITERATION)
+        self._trial_queues[trial].put((_QueueItem.RESULT, {TRAINING_ITERATION: step, GENERATIONS_KEY: table}))
+

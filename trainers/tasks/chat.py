@@ -18,14 +18,13 @@ from typing import Any, ClassVar
 import torch
 from transformers import DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedTokenizerBase
 
+from hpo.layout import GENERATIONS_FILE
 from hpo.options import TASK_METRICS
 from hpo.trainers.data.chat import IGNORED, encode_conversation, load_chat_splits, render, set_chat_template
 from hpo.trainers.data.loading import LabelledSplits
 from hpo.trainers.models.modeling import load_tokenizer
 from hpo.trainers.tasks.base import AutocastFactory, TaskData
 from hpo.trainers.tasks.causal_lm import CausalLanguageModelTask
-
-GENERATIONS_FILE = "eval_generations.json"
 
 
 @dataclass

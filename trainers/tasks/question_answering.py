@@ -22,13 +22,12 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from hpo.layout import ANSWERS_FILE
 from hpo.options import TASK_METRICS
 from hpo.trainers.data.loading import LabelledSplits
 from hpo.trainers.data.qa import labelled_windows, load_qa_splits
 from hpo.trainers.models.modeling import build_model
 from hpo.trainers.tasks.base import AutocastFactory, Task, TaskData
-
-PREDICTIONS_FILE = "eval_predictions.json"
 
 
 @dataclass
@@ -47,7 +46,7 @@ class Answers:
     by_id: dict[str, str]
 
     def save(self, directory: str | Path) -> None:
-        (Path(directory) / PREDICTIONS_FILE).write_text(json.dumps(self.by_id, indent=2))
+        (Path(directory) / ANSWERS_FILE).write_text(json.dumps(self.by_id, indent=2))
 
 
 class QuestionAnsweringTask(Task):
