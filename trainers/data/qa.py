@@ -22,7 +22,7 @@ from transformers import PreTrainedTokenizerBase
 
 from hpo.errors import ConfigError
 from hpo.trainers.data.loading import LabelledSplits, load_file
-from hpo.trainers.data.text import tail_split
+from hpo.trainers.data.text import split_and_subsample
 
 COLUMNS = ("id", "context", "question", "answers")
 
@@ -37,21 +37,10 @@ def load_qa_splits(data: dict[str, Any], seed: int = 0, with_test: bool = False)
     train = _questions(data, "train_path")
     evaluation = _questions(data, "eval_path") if data["eval_path"] else None
     test = _questions(data, "test_path") if with_test and data["test_path"] else None
-    if data["test_fraction"] is not None:
-        train, test = tail_split(train, data["test_fraction"], "data.test_fraction")
-    if evaluation is None:  # the last questions: whole articles come last, so fewer contexts are shared
-        train, evaluation = tail_split(train, data["validation_fraction"], "data.validation_fraction")
-    train = _subset(train, data["max_train_samples"], seed)
-    evaluation = _subset(evaluation, data["max_eval_samples"], seed)
-    if with_test and test is not None:
-        test = _subset(test, data["max_test_samples"], seed)
+    train, evaluation, test = split_and_subsample(train, evaluation, test, data, seed, with_test)
     report = {"data/train_questions": len(train), "data/eval_questions": len(evaluation),
               "data/eval_unanswerable": sum(not a["text"] for a in evaluation["answers"])}
-    return LabelledSplits(train, evaluation, [], report, test if with_test else None)
-
-
-def _subset(rows: datasets.Dataset, size: int | None, seed: int) -> datasets.Dataset:
-    return rows.shuffle(seed=seed).select(range(size)) if size and size < len(rows) else rows
+    return LabelledSplits(train, evaluation, [], report, test)
 
 
 def _questions(data: dict[str, Any], key: str) -> datasets.Dataset:

@@ -101,3 +101,25 @@ def to_blocks(dataset: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, blo
     if len(ids) < block_size:
         return [{"input_ids": ids}]
     return [{"input_ids": ids[i:i + block_size]} for i in range(0, len(ids) - block_size + 1, block_size)]
+
+
+def split_and_subsample(
+    train: datasets.Dataset, evaluation: datasets.Dataset | None, test: datasets.Dataset | None, data: dict[str, Any],
+    seed: int, with_test: bool,
+) -> tuple[datasets.Dataset, datasets.Dataset, datasets.Dataset | None]:
+    """The splits of a file-based task whose rows carry no class (conversations, questions): the test
+    share and, without an evaluation file, the validation share held out of the training rows' tail
+    (in order: neighbouring rows share articles and dialogues), then the seeded subsets."""
+    if data["test_fraction"] is not None:
+        train, test = tail_split(train, data["test_fraction"], "data.test_fraction")
+    if evaluation is None:
+        train, evaluation = tail_split(train, data["validation_fraction"], "data.validation_fraction")
+    train = _subset(train, data["max_train_samples"], seed)
+    evaluation = _subset(evaluation, data["max_eval_samples"], seed)
+    test = _subset(test, data["max_test_samples"], seed) if with_test and test is not None else None
+    return train, evaluation, test
+
+
+def _subset(rows: datasets.Dataset, size: int | None, seed: int) -> datasets.Dataset:
+    return rows.shuffle(seed=seed).select(range(size)) if size and size < len(rows) else rows
+
