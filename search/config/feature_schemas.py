@@ -58,6 +58,7 @@ class ChatTrainerSchema:
     template: str | None = None  # null: the tokenizer's own chat template; chatml; or a Jinja template
     generate_samples: int = 16  # evaluation conversations whose last reply is generated and scored (0: none)
     max_new_tokens: int = 64
+    packing: bool = False  # training conversations packed into full rows (trl's best-fit decreasing; none is cut)
     answer_pattern: str | None = None  # exact match on this regex's group (GSM8K: '####\s*(-?[0-9.,]+)'); null: all
 
 

@@ -124,6 +124,18 @@ def assistant_spans(tokenizer: PreTrainedTokenizerBase, messages: list[Message])
     return text, spans
 
 
+def pack_conversations(rows: list[dict[str, list[int]]], max_length: int) -> list[dict[str, list[int]]]:
+    """Encoded conversations packed into rows of at most ``max_length`` tokens by trl's best-fit-decreasing
+    packing, which never cuts a conversation; each one's positions restart at 0 (``position_ids``), as
+    in trl's SFT. Fewer, fuller rows: less padding per token learned. (Attention still spans the
+    conversations of a row, unless the model's attention kernel reads the restarts, as flash attention can.)"""
+    from trl.data_utils import pack_dataset  # trl: only runs that pack import it
+
+    packed = pack_dataset(datasets.Dataset.from_list(rows), max_length, strategy="bfd").to_list()
+    return [{**{k: v for k, v in row.items() if k != "seq_lengths"},
+             "position_ids": [p for length in row["seq_lengths"] for p in range(length)]} for row in packed]
+
+
 def encode_conversation(tokenizer: PreTrainedTokenizerBase, messages: list[Message], max_length: int) -> dict[str, list[int]]:
     """Token ids, attention mask and labels: the token's id inside an assistant turn, else -100."""
     text, spans = assistant_spans(tokenizer, messages)

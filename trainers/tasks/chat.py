@@ -20,7 +20,14 @@ from transformers import DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedToke
 
 from hpo.layout import GENERATIONS_FILE
 from hpo.options import TASK_METRICS
-from hpo.trainers.data.chat import IGNORED, encode_conversation, load_chat_splits, render, set_chat_template
+from hpo.trainers.data.chat import (
+    IGNORED,
+    encode_conversation,
+    load_chat_splits,
+    pack_conversations,
+    render,
+    set_chat_template,
+)
 from hpo.trainers.data.loading import LabelledSplits
 from hpo.trainers.models.modeling import load_tokenizer
 from hpo.trainers.tasks.base import AutocastFactory, TaskData
@@ -63,10 +70,13 @@ class ChatTask(CausalLanguageModelTask):
         train = [encode_conversation(tokenizer, m, max_length) for m in splits.train["messages"]]
         evaluation = [encode_conversation(tokenizer, m, max_length) for m in splits.eval["messages"]]
         kept_train, kept_eval = [r for r in train if _learns(r)], [r for r in evaluation if _learns(r)]
-        samples = [m for m in splits.eval["messages"] if m[-1]["role"] == "assistant"][: trainer["chat"]["generate_samples"]]
-        marker = render(tokenizer, [{"role": "assistant", "content": "x"}]).split("x", 1)[-1].strip()
         report = {**splits.report, "data/train_truncated_away": len(train) - len(kept_train),
                   "data/eval_truncated_away": len(evaluation) - len(kept_eval)}
+        if trainer["chat"]["packing"]:
+            kept_train = pack_conversations(kept_train, max_length)
+            report["data/train_packed_rows"] = len(kept_train)
+        samples = [m for m in splits.eval["messages"] if m[-1]["role"] == "assistant"][: trainer["chat"]["generate_samples"]]
+        marker = render(tokenizer, [{"role": "assistant", "content": "x"}]).split("x", 1)[-1].strip()
         return ChatData(
             kept_train, kept_eval, [], report, tokenizer=tokenizer,
             prompts=[tokenizer(render(tokenizer, m[:-1], prompt=True), add_special_tokens=False)["input_ids"][-max_length:]
@@ -84,7 +94,17 @@ class ChatTask(CausalLanguageModelTask):
         """Pads ids, masks and labels (with -100) to each batch's longest conversation."""
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORED)
+        pad = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORED)
+
+        def collate(rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+            positions = [row["position_ids"] for row in rows] if rows and "position_ids" in rows[0] else None
+            batch = pad([{k: v for k, v in row.items() if k != "position_ids"} for row in rows])  # the rows stay as they are
+            if positions is not None:  # packed rows: each conversation's positions restart at 0
+                width = batch["input_ids"].shape[1]
+                batch["position_ids"] = torch.tensor([p + [0] * (width - len(p)) for p in positions])
+            return batch
+
+        return collate
 
     def evaluate(
         self, model: PreTrainedModel, data: TaskData, collate: Any, trainer: dict[str, Any], device: torch.device,
