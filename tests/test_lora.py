@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from transformers import AutoModelForSequenceClassification
 
 from hpo.errors import ConfigError
 from hpo.trainers.data.loading import load_splits
 from hpo.trainers.engine.checkpoint import ResumeState
-from hpo.trainers.models.lora import load_weights, reproducible_base
+from hpo.trainers.models.lora import load_weights, merge_checkpoint, reproducible_base
 from hpo.trainers.models.modeling import build_classifier
 from hpo.trainers.runs.fine_tune import fine_tune
 from hpo.trainers.tasks.base import TaskData
@@ -95,3 +96,15 @@ def test_lora_settings_are_checked_when_lora_is_off_too() -> None:
     # a sweep that searches model.lora.enabled must fail up front, not in the trials that switch it on
     with pytest.raises(ConfigError, match="model.lora.r"):
         config("model.lora.r=0")
+
+
+def test_the_merged_export_of_a_random_base_predicts_as_the_trained_adapters_do(tmp_path) -> None:
+    # a tiny randomly initialised base is not in the checkpoint: the merge draws it again from the seed
+    cfg = config("trainer.epochs=1", *LORA)
+    snapshot = trained(cfg)[-1]
+    snapshot.save(tmp_path / "checkpoint")
+    merged_dir = merge_checkpoint(cfg["model"], cfg["trainer"]["seed"], tmp_path / "checkpoint", tmp_path / "merged")
+    merged = AutoModelForSequenceClassification.from_pretrained(merged_dir).eval()
+    inputs = snapshot.tokenizer(["a fine film", "a dull one"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(merged(**inputs).logits, snapshot.model.eval()(**inputs).logits, rtol=1e-4, atol=1e-5)

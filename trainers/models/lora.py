@@ -54,9 +54,10 @@ def add_lora(model: PreTrainedModel, lora: dict[str, Any], task_type: str) -> Pr
     try:
         return get_peft_model(model, config)
     except ValueError as exc:
-        modules = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+        layers = (torch.nn.Linear, transformers.pytorch_utils.Conv1D)  # GPT-2's projections are Conv1D
+        modules = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, layers)})
         raise ConfigError(f"{KEY}.target_modules", f"{str(exc).splitlines()[0]} ({type(model).__name__})",
-                          value=targets, choices=["attention", "all_linear", *modules]) from None
+                          value=targets, choices=[*TARGETS, *modules]) from None
 
 
 @contextmanager
@@ -80,9 +81,9 @@ def quantization_settings(lora: dict[str, Any]) -> dict[str, Any]:
     if not lora["enabled"] or lora["quantize"] == "none":
         return {}
     compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"quantization_config": transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                                      bnb_4bit_compute_dtype=compute),
-            "device_map": {"": torch.cuda.current_device()}}
+    quantized = transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                                bnb_4bit_compute_dtype=compute)
+    return {"quantization_config": quantized, "device_map": {"": torch.cuda.current_device()}}
 
 
 def place(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -158,7 +159,8 @@ def merge_checkpoint(model: dict[str, Any], seed: int, checkpoint: str | Path, o
     config = transformers.AutoConfig.from_pretrained(checkpoint)
     auto_class = getattr(transformers, config.architectures[0])
     with reproducible_base(model, seed):
-        base = auto_class.from_config(config) if model["init"] == "random" else auto_class.from_pretrained(model["pretrained"], config=config)
+        # a concrete class (the saved architecture): _from_config is what the Auto classes' from_config calls
+        base = auto_class._from_config(config) if model["init"] == "random" else auto_class.from_pretrained(model["pretrained"], config=config)
     folded = PeftModel.from_pretrained(base, str(checkpoint)).merge_and_unload()
     folded.save_pretrained(out)
     transformers.AutoTokenizer.from_pretrained(checkpoint).save_pretrained(out)
