@@ -76,10 +76,13 @@ class ChatTask(CausalLanguageModelTask):
             kept_train = pack_conversations(kept_train, max_length)
             report["data/train_packed_rows"] = len(kept_train)
         samples = [m for m in splits.eval["messages"] if m[-1]["role"] == "assistant"][: trainer["chat"]["generate_samples"]]
-        marker = render(tokenizer, [{"role": "assistant", "content": "x"}]).split("x", 1)[-1].strip()
+        probe = "\u2063probe\u2063"  # a reply no template writes itself: what follows it ends a turn
+        marker = render(tokenizer, [{"role": "assistant", "content": probe}]).split(probe, 1)[-1].strip()
+        room = max(1, max_length - trainer["chat"]["max_new_tokens"])
         return ChatData(
             kept_train, kept_eval, [], report, tokenizer=tokenizer,
-            prompts=[tokenizer(render(tokenizer, m[:-1], prompt=True), add_special_tokens=False)["input_ids"][-max_length:]
+            # the prompt's last tokens, leaving room for the reply within the sequence length
+            prompts=[tokenizer(render(tokenizer, m[:-1], prompt=True), add_special_tokens=False)["input_ids"][-room:]
                      for m in samples],
             references=[m[-1]["content"] for m in samples],
             end_of_turn=tokenizer(marker, add_special_tokens=False)["input_ids"] if marker else [],
