@@ -148,3 +148,12 @@ def test_a_packed_chat_run_trains_and_evaluates() -> None:
               lambda metrics, snapshot: seen.append(metrics), num_threads=1)
     assert len(seen) == 2 and seen[-1]["data/train_packed_rows"] < seen[-1]["data/train_conversations"]
     assert seen[-1]["eval/loss"] < seen[0]["eval/loss"]  # the packed rows (positions included) train the model
+
+
+def test_mapped_columns_that_the_file_lacks_are_named() -> None:
+    data = config(*CHAT, "data=gsm8k", "data.chat.prompt_columns=[problem]")["data"]
+    with pytest.raises(ConfigError, match=r"data.chat.prompt_columns.*\['problem'\].*question, answer"):
+        load_chat_splits(data)
+    data = config(*CHAT, "data=gsm8k", "data.chat.response_column=solution")["data"]
+    with pytest.raises(ConfigError, match=r"data.chat.response_column.*'solution'.*question, answer"):
+        load_chat_splits(data)

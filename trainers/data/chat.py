@@ -52,10 +52,13 @@ def _conversations(data: dict[str, Any], key: str) -> datasets.Dataset:
     if chat["messages_column"] in rows.column_names:
         conversations = [_checked(list(m), chat["system_prompt"], file) for m in rows[chat["messages_column"]]]
     elif chat["response_column"]:
-        missing = [c for c in (*chat["prompt_columns"], chat["response_column"]) if c not in rows.column_names]
-        if missing or not chat["prompt_columns"]:
-            raise ConfigError("data.chat.prompt_columns" if not missing or missing[0] != chat["response_column"] else "data.chat.response_column",
-                              f"columns not found in {file}", value=missing or chat["prompt_columns"], choices=rows.column_names)
+        missing_prompt = [c for c in chat["prompt_columns"] if c not in rows.column_names]
+        if chat["response_column"] not in rows.column_names:
+            raise ConfigError("data.chat.response_column", f"column not found in {file}", value=chat["response_column"],
+                              choices=rows.column_names)
+        if missing_prompt or not chat["prompt_columns"]:
+            raise ConfigError("data.chat.prompt_columns", f"the user turn's columns, not found in {file}",
+                              value=missing_prompt or chat["prompt_columns"], choices=rows.column_names)
         conversations = [
             _checked([{"role": "user", "content": "\n\n".join(str(row[c]) for c in chat["prompt_columns"] if row[c])},
                       {"role": "assistant", "content": str(row[chat["response_column"]])}], chat["system_prompt"], file)
