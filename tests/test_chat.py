@@ -157,3 +157,8 @@ def test_mapped_columns_that_the_file_lacks_are_named() -> None:
     data = config(*CHAT, "data=gsm8k", "data.chat.response_column=solution")["data"]
     with pytest.raises(ConfigError, match=r"data.chat.response_column.*'solution'.*question, answer"):
         load_chat_splits(data)
+
+
+def test_a_sequence_length_that_cuts_every_reply_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"trainer.max_seq_length: no training conversation keeps an assistant token"):
+        fine_tune(config(*CHAT, "data=gsm8k", "trainer.max_seq_length=8", "trainer.chat.max_new_tokens=4"), lambda m, s: None, num_threads=1)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import torch
 from transformers import DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedTokenizerBase
 
+from hpo.errors import ConfigError
 from hpo.layout import GENERATIONS_FILE
 from hpo.options import TASK_METRICS
 from hpo.trainers.data.chat import (
@@ -70,6 +71,9 @@ class ChatTask(CausalLanguageModelTask):
         train = [encode_conversation(tokenizer, m, max_length) for m in splits.train["messages"]]
         evaluation = [encode_conversation(tokenizer, m, max_length) for m in splits.eval["messages"]]
         kept_train, kept_eval = [r for r in train if _learns(r)], [r for r in evaluation if _learns(r)]
+        if not kept_train or not kept_eval:
+            raise ConfigError("trainer.max_seq_length", f"no {'training' if not kept_train else 'evaluation'} conversation "
+                              "keeps an assistant token within it: raise it", value=max_length)
         report = {**splits.report, "data/train_truncated_away": len(train) - len(kept_train),
                   "data/eval_truncated_away": len(evaluation) - len(kept_eval)}
         if trainer["chat"]["packing"]:
