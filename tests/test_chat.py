@@ -144,7 +144,8 @@ def test_packing_fills_rows_without_cutting_a_conversation_and_restarts_position
 
 def test_a_packed_chat_run_trains_and_evaluates() -> None:
     seen = []
-    fine_tune(config(*CHAT, "data=sgd_dialogues", "trainer.chat.packing=true", "trainer.epochs=2", "trainer.max_seq_length=1024"),
+    fine_tune(config(*CHAT, "data=sgd_dialogues", "trainer.chat.packing=true", "trainer.epochs=2", "trainer.max_seq_length=1024",
+                     "data.max_train_samples=12", "trainer.chat.generate_samples=0", "trainer.metrics=[perplexity]"),
               lambda metrics, snapshot: seen.append(metrics), num_threads=1)
     assert len(seen) == 2 and seen[-1]["data/train_packed_rows"] < seen[-1]["data/train_conversations"]
     assert seen[-1]["eval/loss"] < seen[0]["eval/loss"]  # the packed rows (positions included) train the model
