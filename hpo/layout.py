@@ -14,8 +14,9 @@ one reader behind. Pure path arithmetic and a YAML read; it imports nothing of h
         trial_<id>/               one trial: params.json, progress.csv, result.json, error.txt,
           checkpoint_<n>/         one evaluation's checkpoint (see "a checkpoint" below)
       leaderboard.csv, .md        every trial ranked by its best evaluation (LEADERBOARD_*)
-      best/                       the winner: config.yaml, metrics.yaml, manifest.json, checkpoint/ (with
-                                  LoRA: the adapters and head), merged/ (LoRA with model.lora.export_merged)
+      best/                       the winner: config.yaml, metrics.yaml, manifest.json, model/ (a clean
+                                  save_pretrained folder with README.md, the model card; with LoRA: the
+                                  adapters and head), merged/ (LoRA with model.lora.export_merged)
       top/rank-<n>-<id>/          the k best trials with ``hpo export --top-k`` (top_bundle), laid out like best/
       ensemble.json, .md          ``hpo ensemble``
       report/report.html          ``hpo report`` (and at the end of a W&B sweep), with one <section>.png each
@@ -60,9 +61,10 @@ CONFIRM_JSON = "confirmation.json"
 CONFIRM_MD = "confirmation.md"
 
 # an exported trial (best/, top/rank-<n>-<id>/)
-EXPORT_CHECKPOINT_DIR = "checkpoint"
+EXPORT_MODEL_DIR = "model"  # a clean save_pretrained folder (no optimizer or resume state) with its model card
 EXPORT_MERGED_DIR = "merged"  # a LoRA winner's adapters folded into its base (model.lora.export_merged)
 METRICS_YAML = "metrics.yaml"
+MODEL_CARD_FILE = "README.md"  # in model/: the model card (Hugging Face's convention: a model repo's README)
 MANIFEST_FILE = "manifest.json"
 
 # a Ray Tune trial folder
@@ -80,6 +82,11 @@ EVAL_REPORT_FILE = "eval_report.json"
 TRAINING_STATE_FILE = "training_state.pt"
 CV_FILE = "cv_folds.json"
 DOMAIN_ADAPTATION_FILE = "domain_adaptation.json"
+
+# ``hpo evaluate``'s output folder (default <sweep or bundle>/evaluations/<data file stem>/), beside the saved record
+EVALUATIONS_DIR = "evaluations"
+EVALUATION_JSON = "evaluation.json"
+EVALUATION_HTML = "evaluation.html"
 
 # ``hpo train``'s output folder
 TRAIN_CHECKPOINT_DIR = "checkpoint"

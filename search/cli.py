@@ -14,7 +14,8 @@ from datetime import datetime
 from pathlib import Path
 
 from hpo.errors import ConfigError
-from hpo.layout import CONFIG_FILE, EXPORT_CHECKPOINT_DIR, LEADERBOARD_MD, TRAIN_CHECKPOINT_DIR
+from hpo.layout import CONFIG_FILE, EXPORT_MODEL_DIR, LEADERBOARD_MD, TRAIN_CHECKPOINT_DIR
+from hpo.search.cli_model import cmd_evaluate, cmd_predict
 
 SWEEP_USAGE = """usage: hpo sweep [--config-name NAME|PATH.yaml] [key=value ...]
 
@@ -129,8 +130,8 @@ def _print_export(summary) -> None:
         return
     print(f"Best trial: {summary.best.trial_id}")
     print(f"Best config: {summary.best_dir / CONFIG_FILE}")
-    if (summary.best_dir / EXPORT_CHECKPOINT_DIR).is_dir():
-        print(f"Best checkpoint: {summary.best_dir / EXPORT_CHECKPOINT_DIR}")
+    if (summary.best_dir / EXPORT_MODEL_DIR).is_dir():
+        print(f"Best model: {summary.best_dir / EXPORT_MODEL_DIR} (save_pretrained folder with its model card)")
     print(f"Retrain it: hpo train --config {summary.best_dir / CONFIG_FILE}")
     for directory in summary.top_dirs:
         print(f"Top: {directory}")
@@ -145,14 +146,24 @@ def cmd_export(args: list[str]) -> int:
     parser.add_argument("--top-k", type=int, default=None, help="also write top/rank-<n>-<trial>/ for the K best trials")
     parser.add_argument("--merged", action="store_true",
                         help="LoRA sweeps: also write merged/, the adapters folded into the base (model.lora.export_merged)")
+    parser.add_argument("--push-to-hub", metavar="REPO", default=None,
+                        help="then upload best/model/ (with its card) to the Hugging Face Hub repo REPO (needs a token "
+                        "from `hf auth login` or HF_TOKEN, and a network)")
+    parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     ns = parser.parse_args(args)
     from hpo.search.results.export import export
+    from hpo.search.results.hub import check_can_push, push_to_hub
     from hpo.search.results.records import read_results
 
+    if ns.push_to_hub:
+        check_can_push(ns.push_to_hub)  # before any export work: offline or no token is said first
     results = read_results(ns.sweep_dir)
     if ns.merged:
         results.config["model"]["lora"]["export_merged"] = True
-    _print_export(export(results, top_k=ns.top_k))
+    summary = export(results, top_k=ns.top_k)
+    _print_export(summary)
+    if ns.push_to_hub and summary.best_dir is not None:
+        print(f"Pushed: {push_to_hub(summary.best_dir / EXPORT_MODEL_DIR, ns.push_to_hub, ns.private)}")
     return 0
 
 
@@ -263,7 +274,7 @@ def cmd_train(args: list[str]) -> int:
 
 
 COMMANDS = {"sweep": cmd_sweep, "resume": cmd_resume, "extend": cmd_extend, "confirm": cmd_confirm, "export": cmd_export,
-            "report": cmd_report, "ensemble": cmd_ensemble, "train": cmd_train}
+            "report": cmd_report, "ensemble": cmd_ensemble, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
 USAGE = """usage: hpo <command> [args]
 
 commands:
@@ -275,6 +286,8 @@ commands:
   report   a visual report of a sweep folder: PNGs and one HTML file (hpo report <sweep dir> [--out DIR])
   ensemble average the top-k trials' predicted probabilities (hpo ensemble <sweep dir> --top-k K)
   train    fine-tune once from a config file, e.g. a sweep's best/config.yaml
+  evaluate score a trained model on a labelled file (hpo evaluate <sweep dir | model dir> --data FILE)
+  predict  predictions for every row of a file (hpo predict <sweep dir | model dir> --data FILE --out FILE.csv|.jsonl)
 """
 
 

@@ -32,7 +32,7 @@ def test_a_trial_trains_on_two_ranks_and_exports_a_plain_checkpoint(ray_session,
     assert result["step"] == 3 and result["epoch"] == 1.0
     assert result["eval/accuracy"] == summary.best.best["eval/accuracy"]
 
-    checkpoint = out_dir / "best" / "checkpoint"
+    checkpoint = out_dir / "best" / "model"
     weights = load_file(checkpoint / "model.safetensors")
     assert weights and not [k for k in weights if k.startswith("module.")]  # saved from the model DDP wraps
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint)

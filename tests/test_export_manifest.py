@@ -33,7 +33,7 @@ def test_best_manifest_names_metric_trial_epoch_hash_versions_and_wandb_run(smal
     assert manifest["trial_id"] == best["trial"]
     assert manifest["value"] == pytest.approx(float(best[f"best {METRIC}"]))
     assert manifest["epoch"] == pytest.approx(float(best["best epoch"]))
-    assert manifest["checkpoint"] == str(out / "best" / "checkpoint")
+    assert manifest["model"] == str(out / "best" / "model")
     for name in ("torch", "transformers", "ray", "optuna", "datasets", "evaluate", "wandb", "hydra-core"):
         assert manifest["libraries"][name] == metadata.version(name)
     assert manifest["libraries"]["python"].count(".") == 2
@@ -66,8 +66,8 @@ def test_export_top_k_writes_bundles_ranked_by_best_evaluation(small_sweep, tmp_
     for n, directory in enumerate(dirs, start=1):
         assert f"Top: {directory}" in printed
         manifest = json.loads((directory / MANIFEST_FILE).read_text())
-        assert manifest["rank"] == n and manifest["checkpoint"] == str(directory / "checkpoint")
-        saved = json.loads((directory / "checkpoint" / "hpo_checkpoint.json").read_text())["metrics"]
+        assert manifest["rank"] == n and manifest["model"] == str(directory / "model")
+        saved = json.loads((directory / "model" / "hpo_checkpoint.json").read_text())["metrics"]
         # The bundle's checkpoint is its trial's best evaluation, not its last.
         assert saved[METRIC] == pytest.approx(manifest["value"])
         assert manifest["value"] == pytest.approx(float(rows[n - 1][f"best {METRIC}"]))

@@ -54,7 +54,7 @@ def test_injected_failures_are_recorded_with_their_reason(ray_session, out_dir: 
         assert reason in text and "trainers/engine/" in text  # raised where the training step runs
     assert summary.best is not None and summary.best.params["trainer.inject_fault"] is None
     assert summary.best.status == "finished" and summary.best.evaluations == 1
-    assert (out_dir / "best" / "checkpoint" / "model.safetensors").is_file()
+    assert (out_dir / "best" / "model" / "model.safetensors").is_file()
     csv_text = (out_dir / "leaderboard.csv").read_text()
     assert csv_text.count("failed") == 1 and csv_text.count("infeasible") == 1 and "TrialOutOfMemoryError" in csv_text
     assert not (out_dir / "wandb").exists()  # logger=none logs nothing

@@ -58,7 +58,7 @@ def test_the_export_loads_with_peft_and_merged_and_predicts_the_same(sweep_dir: 
     tokenizer = AutoTokenizer.from_pretrained(best / "merged")
     inputs = tokenizer(SENTENCES, padding=True, return_tensors="pt")
     base = AutoModelForSequenceClassification.from_pretrained(config["model"]["pretrained"], num_labels=2)
-    with_peft = PeftModel.from_pretrained(base, best / "checkpoint").eval()
+    with_peft = PeftModel.from_pretrained(base, best / "model").eval()
     merged = AutoModelForSequenceClassification.from_pretrained(best / "merged").eval()
     assert not hasattr(merged, "peft_config") and (best / "merged" / "model.safetensors").is_file()
     with torch.no_grad():

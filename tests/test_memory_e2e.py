@@ -12,7 +12,7 @@ from hpo.search.run.sweep import prepare, run
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow
-TRIALS = 3  # fresh worker processes, each paying its own imports
+TRIALS = 2  # fresh worker processes, each paying its own imports (the warm-up is a third)
 SHORT = [*TINY_SST2, "logger=none", "scheduler=fifo", "searcher=random", "trainer.epochs=1", "resources.reuse_workers=false",
          "data.max_train_samples=32", "data.max_eval_samples=16"]
 

@@ -122,13 +122,13 @@ def test_html_is_self_contained_with_every_section_and_image(report: dict[str, P
 
 def test_best_trial_sections_match_its_saved_report(sweep: Path, report: dict[str, Path]) -> None:
     page = report["html"].read_text()
-    saved = json.loads((sweep / "best" / "checkpoint" / "eval_report.json").read_text())
+    saved = json.loads((sweep / "best" / "model" / "eval_report.json").read_text())
     best_trial = yaml.safe_load((sweep / "best" / "metrics.yaml").read_text())["trial_id"]
     assert f"trial {best_trial}" in page.split('<section id="confusion_matrix">', 1)[1]
     matrix = _tables(page, "confusion_matrix")[0]
     assert matrix[0] == ["true \\ predicted", *saved["labels"]]
     assert [[int(v) for v in row[1:]] for row in matrix[1:]] == saved["confusion_matrix"]
-    predictions = json.loads((sweep / "best" / "checkpoint" / "eval_predictions.json").read_text())
+    predictions = json.loads((sweep / "best" / "model" / "eval_predictions.json").read_text())
     counts = np.zeros((2, 2), dtype=int)
     np.add.at(counts, (predictions["references"], predictions["predictions"]), 1)
     assert counts.tolist() == saved["confusion_matrix"]

@@ -44,7 +44,7 @@ def test_results_go_to_the_uri_and_come_back_for_export_and_resume(ray_session, 
     assert len(list((remote / "trials").glob("trial_*/checkpoint_*/model.safetensors"))) == 2
     # ... and the sweep folder holds the copy the leaderboard and export read
     assert all(str(r.path).startswith(str(out / "trials")) for r in summary.records)
-    assert AutoModelForSequenceClassification.from_pretrained(out / "best" / "checkpoint").num_labels == 2
+    assert AutoModelForSequenceClassification.from_pretrained(out / "best" / "model").num_labels == 2
 
     # resume restores the experiment from the URI: both trials are done, none runs again
     resume(out, verbose=False)

@@ -122,7 +122,7 @@ def test_exported_config_composes_and_matches_the_best_trial(sweep) -> None:
 
 def test_exported_checkpoint_loads_and_reproduces_its_metric(sweep) -> None:
     out, _ = sweep
-    checkpoint = out / "best" / "checkpoint"
+    checkpoint = out / "best" / "model"
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     with torch.no_grad():
@@ -156,7 +156,7 @@ def test_the_top_trials_are_scored_on_a_test_split_no_trial_saw(sweep) -> None:
 
     splits = load_splits(cfg["data"], seed=cfg["sweep"]["seed"], with_test=True)
     assert scores["test_rows"] == len(splits.test) == 872
-    checkpoint = out / "best" / "checkpoint"
+    checkpoint = out / "best" / "model"
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     with torch.no_grad():
@@ -193,7 +193,7 @@ def test_hpo_train_retrains_the_winner_to_the_exported_metric(sweep, tmp_path: P
 
 
 def test_best_checkpoint_keeps_predictions_report_and_confusion_matrix(sweep) -> None:
-    checkpoint = sweep[0] / "best" / "checkpoint"
+    checkpoint = sweep[0] / "best" / "model"
     predictions = json.loads((checkpoint / "eval_predictions.json").read_text())
     report = json.loads((checkpoint / "eval_report.json").read_text())
     assert predictions["label_names"] == ["0", "1"] and len(predictions["references"]) == EVAL_ROWS

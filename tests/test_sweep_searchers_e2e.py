@@ -62,7 +62,7 @@ def test_cross_validated_trials_report_each_fold_and_a_losing_one_is_pruned_by_i
     # ranked by its mean over all 3 folds, not by a running mean over fewer that happened to be lower
     assert {"eval/accuracy_std", "cv/fold0/loss", "cv/fold1/loss", "cv/fold2/loss"} <= set(steady.best)
     assert steady.best["cv/folds_done"] == 3
-    assert (out_dir / "best" / "checkpoint" / "cv_folds.json").is_file()
+    assert (out_dir / "best" / "model" / "cv_folds.json").is_file()
     assert thrown.status == "stopped" and thrown.evaluations == 2, (thrown.status, thrown.evaluations)
     assert all(thrown.best[f"cv/fold{i}/loss"] > steady.best[f"cv/fold{i}/loss"] for i in range(2))
 

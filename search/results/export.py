@@ -18,17 +18,20 @@ from hpo.errors import ConfigError
 from hpo.layout import (
     BEST_DIR,
     CONFIG_FILE,
-    EXPORT_CHECKPOINT_DIR,
     EXPORT_MERGED_DIR,
+    EXPORT_MODEL_DIR,
     LEADERBOARD_CSV,
     LEADERBOARD_MD,
     METRICS_YAML,
+    MODEL_CARD_FILE,
     TOP_DIR,
+    TRAINING_STATE_FILE,
     top_bundle,
 )
 from hpo.search.results.budget_record import budget_summary, read_budget_record
 from hpo.search.results.confirmation import Confirmation
 from hpo.search.results.manifest import build_manifest, write_manifest
+from hpo.search.results.model_card import model_card
 from hpo.search.results.records import SweepResults, TrialRecord, as_results
 from hpo.search.results.test_scores import Gap, TestScores, test_metric, validation_test_gap
 from hpo.search.results.trial_config import trial_config
@@ -194,8 +197,10 @@ def write_bundle(
     target: Path, sweep_dir: Path, cfg: dict[str, Any], record: TrialRecord, rank: int, results: SweepResults | None = None,
 ) -> Path:
     """One exported trial: ``config.yaml`` (its full resolved config, a Hydra config ``hpo train``
-    takes), ``checkpoint/`` (its best evaluation's), ``metrics.yaml`` and ``manifest.json``; with
-    LoRA and ``model.lora.export_merged`` also ``merged/``, the adapters folded into the base."""
+    takes), ``model/`` (its best evaluation's checkpoint as a clean ``save_pretrained`` folder with a
+    model card, without the optimizer and resume state, which stay with the trial), ``metrics.yaml``
+    and ``manifest.json``; with LoRA and ``model.lora.export_merged`` also ``merged/``, the adapters
+    folded into the base."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
@@ -220,8 +225,10 @@ def write_bundle(
         summary["validation_test_gap"] = asdict(gap) if gap else None
     checkpoint = None
     if record.checkpoint is not None:
-        checkpoint = target / EXPORT_CHECKPOINT_DIR
-        shutil.copytree(record.checkpoint, checkpoint)
+        checkpoint = target / EXPORT_MODEL_DIR
+        shutil.copytree(record.checkpoint, checkpoint, ignore=shutil.ignore_patterns(TRAINING_STATE_FILE))
+        # hpo's card replaces the one peft writes into an adapter folder: ours says how the model was chosen
+        (checkpoint / MODEL_CARD_FILE).write_text(model_card(config, record, rank, results, test))
         summary["source_checkpoint"] = str(record.checkpoint)
         if is_adapter_checkpoint(checkpoint) and config["model"]["lora"]["export_merged"]:
             # torch, transformers and peft: only for a LoRA export that asks for the merged model

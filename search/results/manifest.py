@@ -87,7 +87,7 @@ def build_manifest(
         "config_hash": config_hash(config),
         "libraries": library_versions(),
         "wandb": wandb_run(cfg, sweep_dir, trial_id),
-        "checkpoint": str(checkpoint) if checkpoint else None,
+        "model": str(checkpoint) if checkpoint else None,
         "source_checkpoint": str(source_checkpoint) if source_checkpoint else None,
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

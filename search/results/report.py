@@ -31,6 +31,7 @@ from hpo.search.results.export import leaderboard_rows, trial_gap
 from hpo.search.results.records import SweepResults
 from hpo.search.results.report_data import (
     UNDERFIT_FRACTION,
+    BestTrial,
     NothingToShow,
     SweepData,
     diagnose,
@@ -171,9 +172,13 @@ def _trial_sections(data: SweepData, out: Path) -> list[Section]:
 
 
 def _best_sections(data: SweepData, out: Path) -> list[Section]:
-    group = GROUPS[2]
     best = data.best
-    who = f"trial {best.trial_id}" if best else "the best trial"
+    return prediction_sections(best, f"trial {best.trial_id}" if best else "the best trial", data.cfg["trainer"].get("task"), out)
+
+
+def prediction_sections(best: BestTrial | None, who: str, task: str | None, out: Path, group: str = GROUPS[2]) -> list[Section]:
+    """How good one model is per example: confusion matrix, ROC, precision-recall and the per-class
+    report from its saved predictions (the sweep's best trial here; ``hpo evaluate``'s model on a file)."""
     where = f" (from <code>{html.escape(str(best.checkpoint))}</code>)" if best and best.checkpoint else ""
     matrix = Section("confusion_matrix", "Confusion matrix", group, f"Evaluation rows of {who}{where}; rows are the true labels.")
     roc = Section("roc", "ROC curves", group, f"From {who}'s predicted probabilities, one-vs-rest for more than two classes.")
@@ -195,17 +200,16 @@ def _best_sections(data: SweepData, out: Path) -> list[Section]:
         matrix.extra_html = _table(["true \\ predicted", *report["labels"]],
                                    [[name, *row] for name, row in zip(report["labels"], report["confusion_matrix"], strict=True)])
         _attempt(matrix, lambda: plots.confusion(report["confusion_matrix"], report["labels"],
-                                                 f"Confusion matrix of trial {best.trial_id}", out / "confusion_matrix.png"))
+                                                 f"Confusion matrix of {who}", out / "confusion_matrix.png"))
         table.extra_html = _table(["class", "precision", "recall", "f1-score", "support"], plots.per_class_rows(report))
         _attempt(table, lambda: plots.per_class_table(report, out / "per_class.png"))
     if best.predictions is None:
         for s in (roc, pr):
             s.missing = f"the best checkpoint ({best.checkpoint}) holds no {PREDICTIONS_FILE}"
     else:
-        _attempt(roc, lambda: plots.roc(best.predictions, f"ROC of trial {best.trial_id}", out / "roc.png"))
-        _attempt(pr, lambda: plots.precision_recall(best.predictions, f"Precision-recall of trial {best.trial_id}",
-                                                     out / "precision_recall.png"))
-    if data.cfg["trainer"].get("task") == "chat":
+        _attempt(roc, lambda: plots.roc(best.predictions, f"ROC of {who}", out / "roc.png"))
+        _attempt(pr, lambda: plots.precision_recall(best.predictions, f"Precision-recall of {who}", out / "precision_recall.png"))
+    if task == "chat":
         sections.append(_generations(best, group, who))
     return sections
 
@@ -321,18 +325,23 @@ def render_html(data: SweepData, sections: list[Section]) -> str:
     ]
     for group in GROUPS:
         parts.append(f'<h2 id="{_anchor(group)}">{group}</h2>')
-        for s in (s for s in sections if s.group == group):
-            parts.append(f'<section id="{s.key}"><h3>{html.escape(s.title)}</h3>')
-            if s.text:
-                parts.append(f"<p>{s.text}</p>")
-            if s.png is not None and s.embed:
-                parts.append(_embedded(s.png, s.title))
-            elif s.missing:
-                parts.append(f'<p class="missing">Nothing to show: {html.escape(s.missing)}</p>')
-            if s.extra_html:
-                parts.append(s.extra_html)
-            parts.append("</section>")
+        parts += [section_html(s) for s in sections if s.group == group]
     parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def section_html(s: Section) -> str:
+    """One section: its heading, text, and its embedded PNG, or why there is nothing to show."""
+    parts = [f'<section id="{s.key}"><h3>{html.escape(s.title)}</h3>']
+    if s.text:
+        parts.append(f"<p>{s.text}</p>")
+    if s.png is not None and s.embed:
+        parts.append(_embedded(s.png, s.title))
+    elif s.missing:
+        parts.append(f'<p class="missing">Nothing to show: {html.escape(s.missing)}</p>')
+    if s.extra_html:
+        parts.append(s.extra_html)
+    parts.append("</section>")
     return "\n".join(parts)
 
 

@@ -41,7 +41,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from hpo.layout import (
     BEST_DIR,
     EVAL_REPORT_FILE,
-    EXPORT_CHECKPOINT_DIR,
+    EXPORT_MODEL_DIR,
     METRICS_YAML,
     PARAMS_JSON,
     PREDICTIONS_FILE,
@@ -183,7 +183,7 @@ def stop_cause(cfg: dict[str, Any], params: dict[str, Any]) -> str:
 
 def _best_trial(sweep_dir: Path, record: TrialRecord) -> BestTrial:
     """The exported ``best/checkpoint`` when it is this trial's, else the checkpoint in Ray's trial folder."""
-    exported = sweep_dir / BEST_DIR / EXPORT_CHECKPOINT_DIR
+    exported = sweep_dir / BEST_DIR / EXPORT_MODEL_DIR
     metrics_file = sweep_dir / BEST_DIR / METRICS_YAML
     checkpoint = record.checkpoint
     exported_trial = (yaml.safe_load(metrics_file.read_text()) or {}).get("trial_id") if metrics_file.is_file() else None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo.layout import CONFIG_FILE, EXPORT_CHECKPOINT_DIR, MANIFEST_FILE, METRICS_YAML, TRAINING_STATE_FILE
+from hpo.layout import CONFIG_FILE, EXPORT_MODEL_DIR, MANIFEST_FILE, METRICS_YAML, TRAINING_STATE_FILE
 from hpo.search.config.logger import wandb_destination
 from hpo.search.results.export import ExportSummary, leaderboard_rows, trial_gap
 from hpo.search.results.manifest import read_manifest, wandb_run
@@ -181,7 +181,7 @@ def log_best_artifacts(run: Any, best_dir: Path, group: str) -> None:
         if (best_dir / name).is_file():
             config.add_file(str(best_dir / name))
     run.log_artifact(config)
-    checkpoint = best_dir / EXPORT_CHECKPOINT_DIR
+    checkpoint = best_dir / EXPORT_MODEL_DIR
     if checkpoint.is_dir():
         model = wandb.Artifact(artifact_name(group, "best-model"), type="model", metadata=manifest)
         for file in sorted(checkpoint.iterdir()):

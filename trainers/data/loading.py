@@ -88,6 +88,7 @@ def load_splits(data: dict[str, Any], seed: int = 0, labels: str = "classes", wi
         if with_test and test is None and (data["test_path"] or data["test_split"]):
             source = f"{data['hub_name']}:{data['test_split']}" if fmt == "hub" else str(Path(data["test_path"]).expanduser().resolve())
             raw_test = loaded["test_split"] if fmt == "hub" else load_file(fmt, data["test_path"], "data.test_path")
+            raw_test = rename_columns(raw_test, data.get("test_columns") or {}, source)  # hpo evaluate's column overrides
             _, test, _ = encode_labels(raw_train, _select_columns(raw_test, data, source), {"train": sources["train"], "eval": source})
     train = _subsample(train, data["max_train_samples"], seed)
     evaluation = _subsample(evaluation, data["max_eval_samples"], seed)
@@ -169,6 +170,19 @@ def _load_hub(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, datasets
             raise ConfigError(f"data.{key}", "no such split", value=split, choices=list(loaded))
         splits[key] = loaded[split]
     return splits
+
+
+def rename_columns(dataset: datasets.Dataset, renames: dict[str, str], source: str) -> datasets.Dataset:
+    """A file's own column names mapped to the model's: ``{file column: model column}``.
+
+    Raises:
+        ConfigError: a file column that is not in the file.
+    """
+    for column in renames:
+        if column not in dataset.column_names:
+            raise ConfigError("--data", f"column not found in {source} (a data.*_column override names it)", value=column,
+                              choices=dataset.column_names)
+    return dataset.rename_columns({k: v for k, v in renames.items() if k != v}) if renames else dataset
 
 
 def _select_columns(dataset: datasets.Dataset, data: dict[str, Any], source: str) -> datasets.Dataset:

@@ -61,15 +61,22 @@ def score_on_test(cfg: dict[str, Any], chosen: list[CheckpointToScore]) -> Split
 
 
 def _score(task: Any, splits: LabelledSplits, chosen: CheckpointToScore) -> dict[str, float]:
-    """One checkpoint on the test rows: the model built as the trial built it, then its trained weights."""
-    weights = weights_file(chosen.checkpoint)
-    cfg, trainer = chosen.config, chosen.config["trainer"]
-    device = torch.device("cuda" if torch.cuda.is_available() and cfg["resources"]["gpus_per_trial"] > 0 else "cpu")
-    tokenizer = load_tokenizer(cfg["model"])
+    """One checkpoint on the test rows, its metrics named ``test/<metric>``."""
+    metrics, _ = evaluate_checkpoint(task, splits, chosen.config, chosen.checkpoint)
+    return {TEST_PREFIX + key.removeprefix(EVAL_PREFIX): float(value) for key, value in metrics.items() if key.startswith(EVAL_PREFIX)}
+
+
+def evaluate_checkpoint(task: Any, splits: LabelledSplits, config: dict[str, Any], checkpoint: Path) -> tuple[dict[str, float], Any]:
+    """A checkpoint (a trial's, or an exported ``model/``) on ``splits.eval``: the model built as its trial
+    built it, then its trained weights, evaluated as the trials evaluate; the ``eval/...`` metrics and
+    the per-example record (predictions, per-class report, answers or generations)."""
+    weights = weights_file(checkpoint)
+    trainer = config["trainer"]
+    device = torch.device("cuda" if torch.cuda.is_available() and config["resources"]["gpus_per_trial"] > 0 else "cpu")
+    tokenizer = load_tokenizer(config["model"])
     data = task.prepare(splits, tokenizer, {**trainer, "augment": {**trainer["augment"], "ratio": 0.0}})
-    model = task.build(cfg["model"], data, trainer)
+    model = task.build(config["model"], data, trainer)
     load_weights(model, load_file(weights))
     place(model, device).eval()
     autocast, _ = precision_context(trainer["precision"], device)
-    metrics, _ = task.evaluate(model, data, task.collator(tokenizer), trainer, device, autocast)
-    return {TEST_PREFIX + key.removeprefix(EVAL_PREFIX): float(value) for key, value in metrics.items() if key.startswith(EVAL_PREFIX)}
+    return task.evaluate(model, data, task.collator(tokenizer), trainer, device, autocast)

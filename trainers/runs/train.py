@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hpo.layout import EXPORT_CHECKPOINT_DIR, TRAIN_BEST_FILE, TRAIN_HISTORY_FILE
+from hpo.layout import TRAIN_BEST_FILE, TRAIN_CHECKPOINT_DIR, TRAIN_HISTORY_FILE
 from hpo.ranking import is_better
 from hpo.trainers.engine.checkpoint import Snapshot, save_checkpoint
 from hpo.trainers.engine.reporting import FineTuneResult
@@ -32,7 +32,7 @@ def train(cfg: dict[str, Any], output_dir: str | Path) -> FineTuneResult:
         print(_format(metrics, metric), flush=True)
         if is_better(metrics[metric], best["value"], mode):
             best["value"] = metrics[metric]
-            save_checkpoint(output / EXPORT_CHECKPOINT_DIR, snapshot, metrics, cfg, with_training_state=False)
+            save_checkpoint(output / TRAIN_CHECKPOINT_DIR, snapshot, metrics, cfg, with_training_state=False)
 
     result = fine_tune(cfg, on_evaluation, num_threads=cfg["resources"]["num_cpus"])
     (output / TRAIN_BEST_FILE).write_text(json.dumps(result.best, indent=2))
