@@ -44,3 +44,11 @@ def test_the_gsm8k_lora_sweep_runs_scores_generations_and_exports(ray_session, t
     report = (out / "report" / "report.html").read_text()
     best_replies = json.loads((Path(metrics["source_checkpoint"]) / "eval_generations.json").read_text())
     assert "Generated replies" in report and html.escape(best_replies[0]["reference"][:40]) in report
+    # hpo predict: a reply per problem, in order, from the adapter folded into its (re-drawn) base
+    problems = tmp_path / "problems.jsonl"
+    given = Path(yaml.safe_load((out / "best" / "config.yaml").read_text())["data"]["test_path"]).read_text().splitlines()[:3]
+    problems.write_text("\n".join(given) + "\n")
+    assert main(["predict", str(out), "--data", str(problems), "--out", str(tmp_path / "replies.jsonl")]) == 0
+    replies = [json.loads(line) for line in (tmp_path / "replies.jsonl").read_text().splitlines()]
+    assert [r["question"] for r in replies] == [json.loads(line)["question"] for line in given]
+    assert all(isinstance(r["reply"], str) and r["answer"] for r in replies)

@@ -4,6 +4,7 @@ pipeline, not the quality (benchmarks/README.md has what MiniLM learns on these 
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -33,3 +34,13 @@ def test_the_squad_sweep_runs_to_scored_predictions_and_a_tested_winner(ray_sess
     assert 0 <= metrics["test_metrics"]["test/f1"] <= 1
     assert main(["report", str(out)]) == 0  # the report of a QA sweep: the search and trial sections, no class plots
     assert "not for task question_answering" in (out / "report" / "report.html").read_text()
+    # hpo predict: an answer (or "" for unanswerable) per question, in order, decoded as the evaluation decodes
+    questions = tmp_path / "questions.jsonl"
+    given = Path(yaml.safe_load((out / "best" / "config.yaml").read_text())["data"]["eval_path"]).read_text().splitlines()[:4]
+    questions.write_text("\n".join(given) + "\n")
+    assert main(["predict", str(out / "best" / "model"), "--data", str(questions), "--out", str(tmp_path / "answers.csv")]) == 0
+    with (tmp_path / "answers.csv").open() as f:
+        answers = list(csv.DictReader(f))
+    assert [a["id"] for a in answers] == [json.loads(line)["id"] for line in given]
+    for row, line in zip(answers, given, strict=True):
+        assert row["answer"] in json.loads(line)["context"]

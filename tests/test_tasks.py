@@ -20,11 +20,12 @@ from hpo.layout import CV_FILE, TRAINING_STATE_FILE
 from hpo.search.config.checks import check
 from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import resolve
-from hpo.trainers.engine.checkpoint import ResumeState
+from hpo.trainers.engine.checkpoint import ResumeState, save_checkpoint
 from hpo.trainers.engine.engine import Engine, precision_context
 from hpo.trainers.models.modeling import build_classifier, load_tokenizer
 from hpo.trainers.models.optim import param_groups, parameter_depths
 from hpo.trainers.runs.fine_tune import fine_tune
+from hpo.trainers.runs.predict_file import predict_file
 from hpo.trainers.tasks.base import TaskData
 from hpo.trainers.tasks.registry import get_task
 from tests.conftest import SST2
@@ -70,9 +71,18 @@ def test_causal_lm_reads_a_text_column(tmp_path: Path) -> None:
     frame = pd.read_csv(SST2 / "train.tsv", sep="\t", nrows=200)
     path = tmp_path / "reviews.jsonl"
     frame.rename(columns={"sentence": "review"}).to_json(path, orient="records", lines=True)
-    cfg = config("shakespeare_gpt2", *TINY_GPT2, "trainer.epochs=1", "data.format=jsonl", f"data.train_path={path}", "data.text_column=review")
-    history = run(cfg)
+    cfg = config("shakespeare_gpt2", *TINY_GPT2, "trainer.epochs=1", "data.format=jsonl", f"data.train_path={path}", "data.text_column=review",
+                 "trainer.chat.max_new_tokens=4")
+    saved: list = []
+    history = run(cfg, saved)
     assert math.isfinite(history[0]["eval/perplexity"])
+    # hpo predict: a continuation of each text, through transformers' text-generation pipeline
+    save_checkpoint(tmp_path / "ckpt", saved[-1], history[-1], cfg, with_training_state=False)
+    first = tmp_path / "first.jsonl"
+    first.write_text("".join(path.read_text().splitlines(keepends=True)[:3]))
+    assert predict_file(cfg, tmp_path / "ckpt", str(first), tmp_path / "out.csv", progress=False) == 3
+    out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert list(out["review"]) == list(frame["sentence"][:3]) and all(isinstance(c, str) for c in out["continuation"])
 
 
 def regression_file(tmp_path: Path, rows: int) -> Path:
@@ -108,6 +118,12 @@ def test_regression_on_a_numeric_label_learns_above_chance(tmp_path: Path) -> No
     assert 1 <= statistics.fmean(predictions["predictions"]) <= 5  # in stars, not standardised units
     mse = statistics.fmean((p - r) ** 2 for p, r in zip(predictions["predictions"], predictions["references"], strict=True))
     assert history[-1]["eval/mse"] == pytest.approx(mse, rel=1e-5)
+    # hpo predict through transformers' pipeline, in stars again (the config's target mean and std)
+    save_checkpoint(tmp_path / "model", saved[-1], history[-1], cfg, with_training_state=False)
+    assert predict_file(cfg, tmp_path / "model", str(path), tmp_path / "stars.jsonl", progress=False) == 320
+    rows = [json.loads(line) for line in (tmp_path / "stars.jsonl").read_text().splitlines()]
+    assert statistics.correlation([r["prediction"] for r in rows], [r["stars"] for r in rows]) > 0.3
+    assert 1 <= statistics.fmean(r["prediction"] for r in rows) <= 5
 
 
 def test_k_fold_cross_validation_reports_every_fold_and_their_mean(tmp_path: Path) -> None:

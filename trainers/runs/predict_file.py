@@ -7,7 +7,8 @@ file has one, is carried through untouched. Outputs keep the input order and col
 
 - classification: ``predicted_label``, ``score`` and ``prob_<label>`` per class
 - regression: ``prediction``, in the training targets' units
-- question answering: ``answer`` (empty when the model finds the question unanswerable), ``score``
+- question answering: ``answer`` (empty when the model finds the question unanswerable), decoded by the
+  task's own evaluation (transformers 5 has no question-answering pipeline)
 - chat: ``reply``, generated greedily after the conversation (its last assistant turn left out)
 - causal LM: ``continuation`` of each text
 """
@@ -34,7 +35,7 @@ from hpo.trainers.models.lora import merge_checkpoint
 from hpo.trainers.models.lora_check import is_adapter_checkpoint
 
 PIPELINES = {"classification": "text-classification", "regression": "text-classification",
-             "question_answering": "question-answering", "chat": "text-generation", "causal_lm": "text-generation"}
+             "chat": "text-generation", "causal_lm": "text-generation"}
 
 
 def predict_file(config: dict[str, Any], model_dir: Path, data_file: str, out_file: Path, batch_size: int = 32,
@@ -48,18 +49,13 @@ def predict_file(config: dict[str, Any], model_dir: Path, data_file: str, out_fi
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # one bar, over the rows: not the weights' loading
     datasets.disable_progress_bars()
-    data, trainer, task = config["data"], config["trainer"], config["trainer"]["task"]
+    data, task = config["data"], config["trainer"]["task"]
     given = load_file(data["format"] if data["format"] != "squad" else "jsonl", data_file, "--data")
-    inputs = _inputs(task, rename_columns(given, data.get("test_columns") or {}, str(data_file)), data, str(data_file))
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = model_dir
-        if is_adapter_checkpoint(model_dir):  # pipelines load whole models: fold the adapters in first
-            folder = merge_checkpoint(config["model"], trainer["seed"], model_dir, Path(scratch) / "merged")
-        predict = _pipeline(task, folder, trainer)
-        kwargs = _call_options(task, trainer, predict)
-        outputs = predict(_stream(inputs), batch_size=batch_size, **kwargs)
-        columns = [_columns(task, out, predict) for out in tqdm(outputs, total=len(inputs), desc="hpo predict",
-                                                                 unit="row", disable=not progress)]
+    rows = rename_columns(given, data.get("test_columns") or {}, str(data_file))
+    if task == "question_answering":
+        columns = _answers(config, model_dir, rows, str(data_file))
+    else:
+        columns = _pipeline_columns(config, model_dir, _inputs(task, rows, data, str(data_file)), batch_size, progress)
     table = given.to_pandas()  # the file's rows and column names as they were
     table = pd.concat([table, pd.DataFrame(columns, index=table.index)], axis=1)
     out_file.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +66,36 @@ def predict_file(config: dict[str, Any], model_dir: Path, data_file: str, out_fi
             for record in table.to_dict(orient="records"):
                 f.write(json.dumps(record, default=_plain) + "\n")
     return len(table)
+
+
+def _pipeline_columns(config: dict[str, Any], model_dir: Path, inputs: list[Any], batch_size: int, progress: bool) -> list[dict[str, Any]]:
+    """The prediction columns of each input, from transformers' pipeline for the task."""
+    trainer, task = config["trainer"], config["trainer"]["task"]
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = model_dir
+        if is_adapter_checkpoint(model_dir):  # pipelines load whole models: fold the adapters in first
+            folder = merge_checkpoint(config["model"], trainer["seed"], model_dir, Path(scratch) / "merged")
+        predict = _pipeline(task, folder, trainer)
+        kwargs = _call_options(task, trainer, predict)
+        outputs = predict(_stream(inputs), batch_size=batch_size, **kwargs)
+        return [_columns(task, out, predict) for out in tqdm(outputs, total=len(inputs), desc="hpo predict",
+                                                             unit="row", disable=not progress)]
+
+
+def _answers(config: dict[str, Any], model_dir: Path, rows: datasets.Dataset, source: str) -> list[dict[str, Any]]:
+    """Each question's answer, decoded over its context's windows as the trials' evaluation decodes them."""
+    from hpo.trainers.data.loading import LabelledSplits
+    from hpo.trainers.runs.test_split import evaluate_checkpoint
+    from hpo.trainers.tasks.registry import get_task
+
+    for column in ("question", "context"):
+        if column not in rows.column_names:
+            raise ConfigError("--data", f"question answering needs a {column} column; not in {source}", choices=rows.column_names)
+    ids = [str(i) for i in range(len(rows))]  # the file's own ids may repeat or be missing: its row numbers key the answers
+    questions = datasets.Dataset.from_dict({"id": ids, "question": rows["question"], "context": rows["context"],
+                                            "answers": [{"text": [], "answer_start": []} for _ in ids]})
+    _, record = evaluate_checkpoint(get_task("question_answering"), LabelledSplits(questions, questions, []), config, model_dir)
+    return [{"answer": record.by_id[i]} for i in ids]
 
 
 def _pipeline(task: str, folder: Path, trainer: dict[str, Any]) -> Any:
@@ -88,9 +114,6 @@ def _call_options(task: str, trainer: dict[str, Any], predict: Any) -> dict[str,
         return {"top_k": None, "truncation": True, "max_length": length}
     if task == "regression":
         return {"function_to_apply": "none", "truncation": True, "max_length": length}
-    if task == "question_answering":
-        return {"handle_impossible_answer": True, "max_seq_len": length, "doc_stride": trainer["qa"]["doc_stride"],
-                "max_answer_len": trainer["qa"]["max_answer_length"]}
     return {"max_new_tokens": trainer["chat"]["max_new_tokens"], "do_sample": False, "return_full_text": False}
 
 
@@ -107,9 +130,6 @@ def _inputs(task: str, rows: datasets.Dataset, data: dict[str, Any], source: str
             pair = need(data["text_pair_column"], "data.text_pair_column")
             return [{"text": a, "text_pair": b} for a, b in zip(rows[text], rows[pair], strict=True)]
         return list(rows[text])
-    if task == "question_answering":
-        question, context = need("question", "question column"), need("context", "context column")
-        return [{"question": q, "context": c} for q, c in zip(rows[question], rows[context], strict=True)]
     if task == "chat":
         return [_conversation(row, data["chat"], source) for row in rows]
     return list(rows[need(data["text_column"] if data["format"] != "text" else "text", "data.text_column")])
@@ -145,8 +165,6 @@ def _columns(task: str, output: Any, predict: Any) -> dict[str, Any]:
         config = predict.model.config
         value = output[0]["score"] if isinstance(output, list) else output["score"]
         return {"prediction": value * getattr(config, "hpo_target_std", 1.0) + getattr(config, "hpo_target_mean", 0.0)}
-    if task == "question_answering":
-        return {"answer": output["answer"], "score": output["score"]}
     generated = output[0]["generated_text"]
     text = generated[-1]["content"] if isinstance(generated, list) else generated
     return {"reply" if task == "chat" else "continuation": text}
