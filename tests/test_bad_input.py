@@ -99,6 +99,11 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
          ["trainer.class_weights", "only for classification"]),
         (["trainer=regression", "sweep.metric=eval/mse", "sweep.mode=min", "data=rte"], ["data.label_column", "not a number"]),
         (["--config-name", "shakespeare_gpt2", "trainer.max_seq_length=1024"], ["trainer.max_seq_length", "256 positions"]),
+        # every task checks the model's position limit, over the whole searched range, not the default alone
+        (["model=minilm", "data=sst2", "trainer.max_seq_length=1000"], ["trainer.max_seq_length", "512 positions", "1000"]),
+        (["model=minilm", "data=sst2", "+search_space.trainer.max_seq_length={type: int, low: 64, high: 700}"],
+         ["trainer.max_seq_length", "512 positions", "700"]),
+        (["data=files", "data.train_path=/tmp"], ["data.train_path", "is a folder", "/tmp"]),
         (["--config-name", "shakespeare_gpt2", "data.format=tsv", f"data.train_path={SST2 / 'train.tsv'}", "data.text_column=review"],
          ["data.text_column", "review", "sentence"]),
     ],
@@ -121,6 +126,7 @@ def test_unknown_sweep_lists_the_sweeps(capsys: pytest.CaptureFixture[str]) -> N
         ("sentence\tlabel\nfine film\t1\nbad film\tnegative\n", "mixes label types"),
         ("sentence\tlabel\nonly one\t1\nanother\t1\n", "single label"),
         ("words\tlabel\na\t1\nb\t0\n", "column not found"),
+        ("sentence\tlabel\nfine film\t1\n\t0\nbad film\t0\n", "1 row(s) with an empty 'sentence' cell (rows [1]"),
     ],
 )
 def test_malformed_data_files(tmp_path: Path, content: str, expected: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -177,3 +177,15 @@ def to_optuna(params: list[Param]) -> dict[str, optuna.distributions.BaseDistrib
                 high = round(p.low + math.floor(round((p.high - p.low) / p.step, 9)) * p.step, 12)
             dists[p.key] = optuna.distributions.FloatDistribution(p.low, high, log=p.log, step=p.step)
     return dists
+
+
+def largest_searched(cfg: Mapping[str, Any], key: str) -> Any:
+    """The largest value ``key`` takes in any trial: the top of its search range, or the config's own value
+    when it is not searched (a check of a model limit must hold over the whole range, not the default)."""
+    group, _, name = key.partition(".")
+    fixed = cfg[group][name]
+    searched = next((p for p in parse_space(cfg.get("search_space") or {}) if p.key == key), None)
+    if searched is None:
+        return fixed
+    candidates = [v for v in searched.values if isinstance(v, (int, float))] or [searched.high]
+    return max(c for c in candidates if c is not None)

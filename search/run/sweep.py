@@ -21,7 +21,7 @@ from hpo.options import has_test_split
 from hpo.ranking import CV_FOLDS_DONE
 from hpo.search.algorithms.schedulers import POPULATION_BASED, build_scheduler, check_live_trials
 from hpo.search.algorithms.searchers import SearchPlan, build_search
-from hpo.search.algorithms.space import Param
+from hpo.search.algorithms.space import Param, largest_searched
 from hpo.search.config.checks import check, check_lr_scheduler
 from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import resolve
@@ -89,7 +89,8 @@ def check_inputs(cfg: dict[str, Any]) -> CountTrainRows:
     task = get_task(trainer["task"])
     # the test split too, when there is one: a missing or malformed test file fails here, before Ray starts
     splits = task.load_splits(cfg["data"], seed=cfg["sweep"]["seed"], with_test=has_test_split(cfg["data"]))
-    task.check_model(cfg["model"], splits.label_names, trainer)
+    # the model is checked against the longest sequence any trial may build, not only the config's default
+    task.check_model(cfg["model"], splits.label_names, {**trainer, "max_seq_length": largest_searched(cfg, "trainer.max_seq_length")})
     tokenizer = load_tokenizer(cfg["model"])
     if trainer["cv_folds"]:
         # scikit-learn's splitters: only for cross-validated sweeps

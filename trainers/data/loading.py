@@ -125,6 +125,8 @@ def load_file(fmt: str, path: str, key: str) -> datasets.Dataset:
     """One local data file as a ``Dataset``, every problem named with ``key`` and the file (the
     config check made sure a path is given)."""
     file = Path(path).expanduser().resolve()
+    if file.is_dir():
+        raise ConfigError(key, "is a folder: name the data file in it", value=str(file))
     if not file.is_file():
         raise ConfigError(key, "file not found", value=str(file))
     if file.stat().st_size == 0:
@@ -197,7 +199,26 @@ def _select_columns(dataset: datasets.Dataset, data: dict[str, Any], source: str
             raise ConfigError(keys[column], f"column not found in {source}", value=column,
                               choices=dataset.column_names)
     dataset = dataset.select_columns(list(mapping))
+    for column in (data["text_column"], data["text_pair_column"]):
+        if column:
+            check_text_cells(column_values(dataset, column), column, keys[column], source)
     return dataset.rename_columns({k: v for k, v in mapping.items() if k != v})
+
+
+def check_text_cells(values: list[Any], column: str, key: str, source: str) -> None:
+    """Every text cell holds text: an empty cell reads as None, which no tokenizer or cleaning step takes.
+
+    Raises:
+        ConfigError: naming the file, the column, how many rows and the first ones (0-based, header not counted).
+    """
+    empty = [i for i, value in enumerate(values) if value is None]
+    if empty:
+        raise ConfigError(key, f"{source} has {len(empty)} row(s) with an empty {column!r} cell (rows {empty[:5]}, "
+                          "counted from 0 after the header): fill or remove them", value=column)
+    wrong = next((v for v in values if not isinstance(v, str)), None)
+    if wrong is not None:
+        raise ConfigError(key, f"{source} has a {column!r} cell that is not text ({wrong!r}): is this the text column?",
+                          value=column)
 
 
 def _encode_labels(

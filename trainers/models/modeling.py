@@ -145,3 +145,17 @@ def find_layers(base: PreTrainedModel, key: str = "trainer.freeze_layers") -> li
         if node is not None:
             return list(node)
     raise ConfigError(key, f"cannot find the layers of {type(base).__name__}")
+
+
+def check_positions(config: PretrainedConfig, max_seq_length: int) -> None:
+    """The longest sequence a trial may build fits the model's position embeddings (BERT-style models
+    fail on a longer one with a shape mismatch in every trial, after the data was prepared).
+
+    Raises:
+        ConfigError: naming ``trainer.max_seq_length`` and the model's limit.
+    """
+    positions = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+    if positions and max_seq_length > positions:
+        raise ConfigError("trainer.max_seq_length", f"the model sees at most {positions} positions "
+                          f"({type(config).__name__}.max_position_embeddings); lower it, or the top of its search range",
+                          value=max_seq_length)

@@ -30,7 +30,7 @@ from transformers import logging as hf_logging
 
 from hpo.errors import ConfigError
 from hpo.trainers.data.chat import set_chat_template
-from hpo.trainers.data.loading import load_file, rename_columns
+from hpo.trainers.data.loading import check_text_cells, load_file, rename_columns
 from hpo.trainers.models.lora import merge_checkpoint
 from hpo.trainers.models.lora_check import is_adapter_checkpoint
 
@@ -122,6 +122,7 @@ def _inputs(task: str, rows: datasets.Dataset, data: dict[str, Any], source: str
     def need(column: str | None, key: str) -> str:
         if not column or column not in rows.column_names:
             raise ConfigError(key, f"column not found in {source}", value=column, choices=rows.column_names)
+        check_text_cells(rows[column], column, key, source)
         return column
 
     if task in ("classification", "regression"):

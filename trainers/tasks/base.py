@@ -22,7 +22,7 @@ from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTok
 from hpo.trainers.data.augmentation import augment_dataset
 from hpo.trainers.data.loading import LabelledSplits, load_splits
 from hpo.trainers.models.lora import add_lora, reproducible_base
-from hpo.trainers.models.modeling import load_model_config
+from hpo.trainers.models.modeling import check_positions, load_model_config
 
 # What the engine passes to evaluate: ``torch.autocast`` bound to the precision, or a null context for fp32.
 AutocastFactory = Callable[[], AbstractContextManager[Any]]
@@ -71,8 +71,10 @@ class Task(ABC):
         return TaskData(train_rows, eval_rows, splits.label_names, report)
 
     def check_model(self, model: dict[str, Any], label_names: list[str], trainer: dict[str, Any]) -> None:
-        """Load only the model's config, so a bad model name fails on the driver before any trial."""
-        load_model_config(model, trainer["dropout"], num_labels=max(1, len(label_names)))
+        """Load only the model's config, so a bad model name fails on the driver before any trial, and check
+        that its position embeddings cover ``trainer.max_seq_length`` (the largest the search allows)."""
+        config = load_model_config(model, trainer["dropout"], num_labels=max(1, len(label_names)))
+        check_positions(config, trainer["max_seq_length"])
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
         """Pads each batch to its longest row: the loop groups batches by length, so little padding is paid."""

@@ -7,11 +7,10 @@ from typing import Any, ClassVar
 import torch
 from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, PreTrainedModel, PreTrainedTokenizerBase
 
-from hpo.errors import ConfigError
 from hpo.options import TASK_METRICS
 from hpo.trainers.data.loading import LabelledSplits
 from hpo.trainers.data.text import load_text_splits, to_blocks
-from hpo.trainers.models.modeling import build_model, load_model_config
+from hpo.trainers.models.modeling import build_model, check_positions, load_model_config
 from hpo.trainers.tasks.base import AutocastFactory, Task, TaskData
 
 
@@ -38,11 +37,9 @@ class CausalLanguageModelTask(Task):
         return build_model(model, AutoModelForCausalLM, trainer["dropout"])
 
     def check_model(self, model: dict[str, Any], label_names: list[str], trainer: dict[str, Any]) -> None:
-        """The model's config, and a block length the model's position embeddings cover."""
-        config = load_model_config(model, trainer["dropout"])
-        positions = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
-        if positions and trainer["max_seq_length"] > positions:
-            raise ConfigError("trainer.max_seq_length", f"the model sees at most {positions} positions", value=trainer["max_seq_length"])
+        """The model's config (no labels: a language model's head is its vocabulary), and a block length
+        the model's position embeddings cover."""
+        check_positions(load_model_config(model, trainer["dropout"]), trainer["max_seq_length"])
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
         """Labels are the inputs (the model shifts them); blocks are equal, so padding never happens."""
