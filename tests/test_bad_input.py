@@ -104,6 +104,12 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["model=minilm", "data=sst2", "+search_space.trainer.max_seq_length={type: int, low: 64, high: 700}"],
          ["trainer.max_seq_length", "512 positions", "700"]),
         (["data=files", "data.train_path=/tmp"], ["data.train_path", "is a folder", "/tmp"]),
+        # a searched range meets the checks the config's own value meets, at both ends
+        (["search_space.trainer.warmup_ratio.high=2"], ["search_space.trainer.warmup_ratio", "reaches 2", "[0, 1]"]),
+        (["+search_space.trainer.label_smoothing={type: uniform, low: 0, high: 1}"], ["search_space.trainer.label_smoothing", "reaches 1", "[0, 1)"]),
+        (["+search_space.trainer.gradient_accumulation_steps={type: int, low: 0, high: 4}"],
+         ["search_space.trainer.gradient_accumulation_steps", "reaches 0", ">= 1"]),
+        (["+search_space.model.lora.r={type: choice, values: [8, 0]}"], ["search_space.model.lora.r", "reaches 0", ">= 1"]),
         (["--config-name", "shakespeare_gpt2", "data.format=tsv", f"data.train_path={SST2 / 'train.tsv'}", "data.text_column=review"],
          ["data.text_column", "review", "sentence"]),
     ],

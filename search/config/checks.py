@@ -34,7 +34,7 @@ from hpo.options import (
     TEST_SOURCES,
     TEXT_FORMAT,
 )
-from hpo.params import get_by_path
+from hpo.params import apply_params, get_by_path
 from hpo.search.algorithms.schedulers import POPULATION_BASED, REQUIRED_SEARCHER, SCHEDULERS
 from hpo.search.algorithms.searchers import OPTUNA_SAMPLERS, REQUIRED_SCHEDULER, SEARCHERS
 from hpo.search.algorithms.space import Param, parse_space
@@ -67,7 +67,25 @@ def check(cfg: dict[str, Any]) -> list[Param]:
     _check_task_options(cfg)
     params = parse_space(cfg["search_space"])
     _check_space_keys(cfg, params)
+    _check_searched_values(cfg, params)
     return params
+
+
+def _check_searched_values(cfg: dict[str, Any], params: list[Param]) -> None:
+    """Each end of a searched range, and each listed value, passes the checks the config's own value passes
+    (a ``trainer.label_smoothing`` range reaching 1 fails as ``trainer.label_smoothing=1`` does, before any trial).
+
+    Raises:
+        ConfigError: naming ``search_space.<key>``, the value that breaks it and the rule it breaks.
+    """
+    for p in params:
+        for value in (p.values or (p.low, p.high)):
+            try:
+                trial = apply_params(cfg, {p.key: value})
+                for check_values in (_check_training, _check_features, _check_task_options):  # what a trial's value meets
+                    check_values(trial)
+            except ConfigError as exc:
+                raise ConfigError(f"search_space.{p.key}", f"reaches {value!r}, which fails its check: {exc}") from None
 
 
 def check_lr_scheduler(cfg: dict[str, Any]) -> None:
