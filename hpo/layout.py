@@ -25,6 +25,8 @@ one reader behind. Pure path arithmetic and a YAML read; it imports nothing of h
       test_scores.json            with a test split (``data.test_*``): the top trials' test metrics (TEST_SCORES_FILE)
       confirm/                    ``hpo confirm``: the top configurations retrained per seed (CONFIRM_DIR)
       confirmation.json, .md      their runs, means and bootstrap intervals (CONFIRM_JSON, CONFIRM_MD)
+      optuna.journal              the trials as an Optuna study, live (STUDY_JOURNAL): optuna-dashboard, hpo dashboard
+      evaluations/<bundle>/<file>/  hpo evaluate's metrics, page and predictions for one data file
 
     a checkpoint: save_pretrained files, hpo_checkpoint.json (metrics + config),
     eval_predictions.json, eval_report.json, training_state.pt (trials only), cv_folds.json (k-fold
@@ -59,6 +61,7 @@ TEST_SCORES_FILE = "test_scores.json"  # the top trials scored on the test split
 CONFIRM_DIR = "confirm"  # hpo confirm's Ray Tune experiment: the top configurations x seeds
 CONFIRM_JSON = "confirmation.json"
 CONFIRM_MD = "confirmation.md"
+STUDY_JOURNAL = "optuna.journal"  # the sweep as an Optuna study, written as trials report (hpo dashboard reads it)
 
 # an exported trial (best/, top/rank-<n>-<id>/)
 EXPORT_MODEL_DIR = "model"  # a clean save_pretrained folder (no optimizer or resume state) with its model card

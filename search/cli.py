@@ -273,8 +273,25 @@ def cmd_train(args: list[str]) -> int:
     return 0
 
 
+def cmd_dashboard(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hpo dashboard",
+        description="Serve optuna-dashboard on the sweep's study (<sweep dir>/optuna.journal, written as trials report): "
+        "history, parallel coordinates, importance, each trial's intermediate values; live while the sweep runs.",
+    )
+    parser.add_argument("sweep_dir")
+    parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    parser.add_argument("--port", type=int, default=8080)
+    ns = parser.parse_args(args)
+    from hpo.search.run.dashboard import serve
+
+    serve(ns.sweep_dir, ns.host, ns.port)
+    return 0
+
+
 COMMANDS = {"sweep": cmd_sweep, "resume": cmd_resume, "extend": cmd_extend, "confirm": cmd_confirm, "export": cmd_export,
-            "report": cmd_report, "ensemble": cmd_ensemble, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
+            "report": cmd_report, "ensemble": cmd_ensemble, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+            "dashboard": cmd_dashboard}
 USAGE = """usage: hpo <command> [args]
 
 commands:
@@ -288,6 +305,7 @@ commands:
   train    fine-tune once from a config file, e.g. a sweep's best/config.yaml
   evaluate score a trained model on a labelled file (hpo evaluate <sweep dir | model dir> --data FILE)
   predict  predictions for every row of a file (hpo predict <sweep dir | model dir> --data FILE --out FILE.csv|.jsonl)
+  dashboard  optuna-dashboard on a sweep's study, live while it runs (hpo dashboard <sweep dir> [--port 8080])
 """
 
 

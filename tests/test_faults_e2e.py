@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
 
@@ -18,6 +19,7 @@ from hpo.layout import experiment_dirs
 from hpo.search.results.export import export
 from hpo.search.results.records import collect_trials, evaluated_history
 from hpo.search.run.resume import extend
+from hpo.search.run.study_journal import RAY_TRIAL_ID, journal_storage
 from hpo.search.run.sweep import prepare, run
 from tests.conftest import TINY_SST2
 
@@ -119,6 +121,14 @@ def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path: Path) 
             kept = before[record.trial_id].best  # kept, not rerun
             assert (record.best["eval/accuracy"], record.best["timestamp"]) == (kept["eval/accuracy"], kept["timestamp"])
     assert "Best config:" in done.stdout
+    # the Optuna study the sweep records (hpo dashboard) agrees with Ray's records: each trial once, ended, its best value
+    study = optuna.load_study(study_name="demo", storage=journal_storage(out))
+    by_ray = {t.user_attrs[RAY_TRIAL_ID]: t for t in study.trials}
+    assert len(study.trials) == num_trials and set(by_ray) == {r.trial_id for r in after}
+    for record in after:
+        trial = by_ray[record.trial_id]
+        assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == pytest.approx(record.best["eval/accuracy"])
+        assert sorted(trial.intermediate_values) == [1, 2]  # both evaluations, each once
 
 
 # SMAC3 under ASHA: SMAC's forest proposes, ASHA stops, extend warm-starts the forest. Optuna's warm start is
@@ -139,6 +149,8 @@ def test_extend_adds_trials_and_warm_starts_the_searchers_model(ray_session, out
     assert len(summary.records) == 3
     assert {r.trial_id for r in first} < {r.trial_id for r in summary.records}
     assert len({tuple(sorted(r.params.items())) for r in summary.records}) == 3  # nothing proposed twice
+    study = optuna.load_study(study_name="demo", storage=journal_storage(out_dir))  # the extension continued the study
+    assert sorted(t.user_attrs[RAY_TRIAL_ID] for t in study.trials) == sorted(r.trial_id for r in summary.records)
     restored = ConcurrencyLimiter(SMACSearch([], "eval/accuracy", "max", 0, 1), max_concurrent=2)
     restored.restore(str(next((out_dir / "trials-extend-1").glob("searcher-state-*.pkl"))))
     values = [-cost for _, cost, _ in restored.searcher._told]  # SMAC's cost is the negated accuracy

@@ -30,6 +30,7 @@ from hpo.search.run.callbacks import ProgressCallback, build_logger_callbacks
 from hpo.search.run.longest_trial import CountTrainRows, longest_trial_evaluations
 from hpo.search.run.result_files import ResultJsonWriter
 from hpo.search.run.storage import mirror_experiments, open_storage, run_storage
+from hpo.search.run.study_journal import StudyJournalCallback
 
 
 @dataclass
@@ -194,6 +195,7 @@ def run(
     callbacks: list[Any] = [budget] if budget else []
     callbacks += [ProgressCallback(metric, mode, budget=budget)] if verbose else []
     callbacks += build_logger_callbacks(cfg, sweep_dir=str(sweep_dir)) + [ResultJsonWriter()]
+    callbacks.append(StudyJournalCallback(sweep_dir, cfg["sweep"]["name"], metric, mode, prepared.params))  # hpo dashboard
     storage_path, storage_filesystem = run_storage(cfg, sweep_dir)
     tuner = tune.Tuner(
         trial_trainable(cfg, trainable),
