@@ -33,6 +33,8 @@ from tests.small_sweep import METRIC, MODE, NUM_TRIALS, copy_sweep, small_sweep 
 
 pytestmark = pytest.mark.slow
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "screenshot_report.py"
+# the sections the HTML shows as interactive Plotly figures (their PNGs are still written, for W&B)
+FIGURES = ("history", "parallel_coordinates", "importance", "slices", "learning_curves", "confusion_matrix", "roc", "precision_recall")
 SECTIONS = {
     "history": "Optimisation history", "parallel_coordinates": "Parallel coordinates",
     "importance": "Hyperparameter importance", "slices": "Slice plots", "learning_curves": "Learning curves",
@@ -104,14 +106,21 @@ def test_html_is_self_contained_with_every_section_and_image(report: dict[str, P
     for key, title in SECTIONS.items():
         assert f'<section id="{key}"><h3>{title}</h3>' in page
     assert "Nothing to show" not in page
+    for key in FIGURES:  # interactive: Plotly figures drawn by the plotly.js inlined once in the page
+        body = page.split(f'<section id="{key}">', 1)[1].split("</section>", 1)[0]
+        assert f'<div id="figure-{key}"' in body and "<img" not in body, key
+    assert page.count("Plotly.newPlot") >= len(FIGURES) and page.count("plotly.js v") == 1
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(images) == len(SECTIONS) - 1  # the per-class report is an HTML table, not an image
+    # the other sections stay PNGs; the per-class report is an HTML table, not an image
+    assert len(images) == len(SECTIONS) - 1 - len(FIGURES)
     for encoded in images:
         Image.open(io.BytesIO(base64.b64decode(encoded))).verify()
-    assert not re.search(r'(src|href)="(https?:|//)', page) and "<script" not in page and "<link" not in page
-    # every table (the leaderboard is wider than the page) scrolls sideways in its own box instead of being cut
-    assert page.count("<table>") == page.count('<div class="scroll"><table>') >= 5
-    assert ".scroll { overflow-x: auto; }" in page
+    markup = re.sub(r"<script[^>]*>.*?</script>", "", page, flags=re.S)  # plotly.js's own code holds URL strings
+    assert not re.search(r'(src|href)="(https?:|//)', markup) and "<script src" not in page and "<link" not in markup
+    # every table (the leaderboard is wider than the page) scrolls in its own box instead of being cut;
+    # the leaderboard sorts by a column when its heading is clicked
+    assert page.count("<table") == page.count('<div class="scroll"><table') >= 5
+    assert "overflow-x: auto" in page and page.count('<table class="sortable"') == 1 and 'closest("table.sortable th")' in page
     best = yaml.safe_load((report["html"].parents[1] / "best" / "metrics.yaml").read_text())
     assert f"metric {METRIC} ({MODE})" in page
     assert f"best {METRIC} = {best['metrics'][METRIC]:.4g} (trial {best['trial_id']})" in page
@@ -214,7 +223,7 @@ def test_report_renders_in_headless_chromium(report: dict[str, Path], tmp_path: 
     if script.find_chromium() is None:
         pytest.skip("no Chromium installed (apt-get install chromium); the screenshot check needs one")
     shot = tmp_path / "report.png"
-    proc = subprocess.run([sys.executable, str(SCRIPT), str(report["html"]), "--out", str(shot), "--height", "4000"],
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(report["html"]), "--out", str(shot), "--height", "4000", "--wait-ms", "3000"],
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     image = np.asarray(Image.open(shot).convert("RGB"), dtype=float)

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from hpo.layout import EVAL_REPORT_FILE, EVALUATION_HTML, EVALUATION_JSON, PREDICTIONS_FILE
-from hpo.search.results.report import CSS, prediction_sections, section_html
+from hpo.search.results.report import prediction_sections, section_html
 from hpo.search.results.report_data import BestTrial
+from hpo.search.results.report_figures import plotly_script
+from hpo.search.results.report_style import CSS
 
 
 def write_evaluation(out_dir: Path, model_label: str, model_dir: Path, task: str, data_file: str,
@@ -28,7 +30,8 @@ def write_evaluation(out_dir: Path, model_label: str, model_dir: Path, task: str
     page = out_dir / EVALUATION_HTML
     page.write_text("\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>hpo evaluate: {html.escape(Path(data_file).name)}</title><style>{CSS}</style></head><body>",
+        f"<title>hpo evaluate: {html.escape(Path(data_file).name)}</title><style>{CSS}</style>",
+        plotly_script() if any(s.figure for s in sections) else "", "</head><body>",
         f"<h1>Evaluation on {html.escape(Path(data_file).name)}</h1>",
         f'<p class="meta">{html.escape(model_label)} ({html.escape(str(model_dir))}) · task {html.escape(task)} · '
         f"{rows} rows of {html.escape(data_file)} · written {datetime.now():%Y-%m-%d %H:%M}</p>",

@@ -26,6 +26,7 @@ from typing import Any
 from hpo.errors import ConfigError
 from hpo.layout import EVAL_REPORT_FILE, GENERATIONS_FILE, PREDICTIONS_FILE, REPORT_DIR, REPORT_HTML
 from hpo.params import apply_params
+from hpo.search.results import report_figures as figures
 from hpo.search.results import report_plots as plots
 from hpo.search.results.export import leaderboard_rows, trial_gap
 from hpo.search.results.records import SweepResults
@@ -41,6 +42,7 @@ from hpo.search.results.report_data import (
     study_from_trials,
     text_stats,
 )
+from hpo.search.results.report_style import CSS, SORT_SCRIPT
 from hpo.search.results.test_scores import test_metric
 
 
@@ -56,6 +58,7 @@ class Section:
     extra_html: str = ""
     missing: str | None = None  # why there is nothing to show
     embed: bool = True  # False: the HTML shows extra_html instead of the PNG (a table drawn as an image)
+    figure: str = ""  # the interactive Plotly figure the HTML shows instead of the PNG (which W&B gets)
 
 
 GROUPS = ("The search", "The trials", "The best trial", "The data")
@@ -117,6 +120,14 @@ def _attempt(section: Section, draw: Callable[[], Path]) -> Section:
     return section
 
 
+def _figure(section: Section, build: Callable[[], Any]) -> None:
+    """The section's interactive figure; without one (nothing to show, or Plotly failed) the page shows the PNG."""
+    try:
+        section.figure = figures.figure_html(build(), section.key)
+    except Exception:  # the PNG (or the reason it is missing) stands in; a figure must never lose the report
+        section.figure = ""
+
+
 def _search_sections(data: SweepData, out: Path) -> list[Section]:
     group = GROUPS[0]
     study = study_from_trials(data, evaluated(data))
@@ -131,6 +142,9 @@ def _search_sections(data: SweepData, out: Path) -> list[Section]:
     _attempt(history, lambda: plots.optimisation_history(data, out / "history.png"))
     _attempt(parallel, lambda: plots.parallel_coordinates(study, data.metric, out / "parallel_coordinates.png"))
     _attempt(slices, lambda: plots.slices(study, data.metric, out / "slices.png"))
+    _figure(history, lambda: figures.history(study, data.metric))
+    _figure(parallel, lambda: figures.parallel_coordinates(study, data.metric))
+    _figure(slices, lambda: figures.slices(study, data.metric))
 
     def draw_importance() -> Path:
         values, note = param_importances(data)
@@ -139,6 +153,7 @@ def _search_sections(data: SweepData, out: Path) -> list[Section]:
         return plots.importances(values, data.metric, note, out / "importance.png")
 
     _attempt(importance, draw_importance)
+    _figure(importance, lambda: figures.importances(param_importances(data)[0], data.metric))
     return [history, parallel, importance, slices]
 
 
@@ -150,6 +165,7 @@ def _trial_sections(data: SweepData, out: Path) -> list[Section]:
                      f"stopped before its planned evaluations (leaderboard status <code>stopped</code>: {stopped} of "
                      f"{len(data.trials)}), labelled with who stopped it: ASHA, or the trial's own early stopping.")
     _attempt(curves, lambda: plots.learning_curves(data, out / "learning_curves.png", _planned_epochs(data)))
+    _figure(curves, lambda: figures.learning_curves(data, _planned_epochs(data)))
 
     num_labels = _num_labels(data)
     diagnoses = [diagnose(t, num_labels) for t in data.trials]
@@ -201,6 +217,7 @@ def prediction_sections(best: BestTrial | None, who: str, task: str | None, out:
                                    [[name, *row] for name, row in zip(report["labels"], report["confusion_matrix"], strict=True)])
         _attempt(matrix, lambda: plots.confusion(report["confusion_matrix"], report["labels"],
                                                  f"Confusion matrix of {who}", out / "confusion_matrix.png"))
+        _figure(matrix, lambda: figures.confusion(report["confusion_matrix"], report["labels"], f"Confusion matrix of {who}"))
         table.extra_html = _table(["class", "precision", "recall", "f1-score", "support"], plots.per_class_rows(report))
         _attempt(table, lambda: plots.per_class_table(report, out / "per_class.png"))
     if best.predictions is None:
@@ -209,6 +226,8 @@ def prediction_sections(best: BestTrial | None, who: str, task: str | None, out:
     else:
         _attempt(roc, lambda: plots.roc(best.predictions, f"ROC of {who}", out / "roc.png"))
         _attempt(pr, lambda: plots.precision_recall(best.predictions, f"Precision-recall of {who}", out / "precision_recall.png"))
+        _figure(roc, lambda: figures.roc(best.predictions, f"ROC of {who}"))
+        _figure(pr, lambda: figures.precision_recall(best.predictions, f"Precision-recall of {who}"))
     if task == "chat":
         sections.append(_generations(best, group, who))
     return sections
@@ -271,29 +290,19 @@ def _num(value: float | None) -> str:
     return "" if value is None or not math.isfinite(value) else f"{value:.4g}"
 
 
-def _table(columns: list[str], rows: list[list[Any]]) -> str:
+def _table(columns: list[str], rows: list[list[Any]], sortable: bool = False) -> str:
     """An HTML table in its own horizontally scrolling box, so a table wider than the page (the
-    leaderboard of a sweep with many searched values) scrolls instead of being cut at the right edge."""
+    leaderboard of a sweep with many searched values) scrolls instead of being cut at the right edge;
+    a ``sortable`` one sorts by a column when its heading is clicked (``SORT_SCRIPT``)."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    kind = ' class="sortable" title="click a heading to sort"' if sortable else ""
+    return f'<div class="scroll"><table{kind}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _embedded(png: Path, alt: str) -> str:
     encoded = base64.b64encode(png.read_bytes()).decode("ascii")
     return f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt)}">'
-
-
-CSS = """
-body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 0 auto; max-width: 1200px; padding: 1em 2em; color: #222; }
-h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
-h3 { margin-top: 1.6em; } p.meta { color: #555; margin-top: 0; }
-img { max-width: 100%; height: auto; display: block; margin: 0.5em 0; border: 1px solid #eee; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; } th { background: #f3f3f3; }
-.missing { color: #8a5a00; background: #fff6e0; padding: 0.5em 1em; border-left: 4px solid #e0a000; }
-nav a { margin-right: 1em; } .scroll { overflow-x: auto; }
-"""
 
 
 def render_html(data: SweepData, sections: list[Section]) -> str:
@@ -312,7 +321,8 @@ def render_html(data: SweepData, sections: list[Section]) -> str:
     columns = [c for c in (rows[0] if rows else {}) if c != "error" or any(r["error"] for r in rows)]
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>hpo report: {html.escape(str(sweep['name']))}</title><style>{CSS}</style></head><body>",
+        f"<title>hpo report: {html.escape(str(sweep['name']))}</title><style>{CSS}</style>",
+        figures.plotly_script() if any(s.figure for s in sections) else "", f"<script>{SORT_SCRIPT}</script></head><body>",
         f"<h1>Sweep report: {html.escape(str(sweep['name']))}</h1>",
         f'<p class="meta">{html.escape(str(data.sweep_dir))} · metric {html.escape(data.metric)} ({html.escape(data.mode)}) · '
         f"{data.cfg['model'].get('name')} on {data.cfg['data'].get('name')} · searcher {data.cfg['searcher'].get('name')}, "
@@ -321,7 +331,7 @@ def render_html(data: SweepData, sections: list[Section]) -> str:
         + f" · {best_line} · written {datetime.now():%Y-%m-%d %H:%M}</p>",
         "<nav>" + "".join(f'<a href="#{_anchor(g)}">{g}</a>' for g in GROUPS) + "</nav>",
         "<h2>Leaderboard</h2>",
-        _table(columns, [[_cell(r[c]) for c in columns] for r in rows]),
+        _table(columns, [[_cell(r[c]) for c in columns] for r in rows], sortable=True),
     ]
     for group in GROUPS:
         parts.append(f'<h2 id="{_anchor(group)}">{group}</h2>')
@@ -335,7 +345,9 @@ def section_html(s: Section) -> str:
     parts = [f'<section id="{s.key}"><h3>{html.escape(s.title)}</h3>']
     if s.text:
         parts.append(f"<p>{s.text}</p>")
-    if s.png is not None and s.embed:
+    if s.figure:
+        parts.append(s.figure)
+    elif s.png is not None and s.embed:
         parts.append(_embedded(s.png, s.title))
     elif s.missing:
         parts.append(f'<p class="missing">Nothing to show: {html.escape(s.missing)}</p>')
