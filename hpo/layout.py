@@ -18,6 +18,7 @@ one reader behind. Pure path arithmetic and a YAML read; it imports nothing of h
                                   save_pretrained folder with README.md, the model card; with LoRA: the
                                   adapters and head), merged/ (LoRA with model.lora.export_merged)
       top/rank-<n>-<id>/          the k best trials with ``hpo export --top-k`` (top_bundle), laid out like best/
+      pareto/rank-<n>-<id>/       with ``sweep.objectives``, ``hpo export --pareto``: each trial on the Pareto front
       ensemble.json, .md          ``hpo ensemble``
       report/report.html          ``hpo report`` (and at the end of a W&B sweep), with one <section>.png each
       wandb/                      W&B's own run folders (WANDB_DIR)
@@ -51,6 +52,7 @@ LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
 BEST_DIR = "best"
 TOP_DIR = "top"
+PARETO_DIR = "pareto"  # hpo export --pareto: a bundle per trial on a multi-objective sweep's Pareto front
 ENSEMBLE_JSON = "ensemble.json"
 ENSEMBLE_MD = "ensemble.md"
 REPORT_DIR = "report"

@@ -28,8 +28,10 @@ CHAT_TEMPLATES = {
         r"{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
     ),
 }
-# Always reported besides the configured metrics, so the sweep may also rank by them.
-BUILTIN_METRICS = ("loss",)
+# Always reported besides the configured metrics, so the sweep may also rank by them or trade them off
+# (sweep.objectives, sweep.constraints): the cost ones are measured at each evaluation of every trial.
+COST_METRICS = ("latency_ms", "params_m", "peak_memory_mb")  # ms per evaluation row, parameters (millions), peak MB
+BUILTIN_METRICS = ("loss", *COST_METRICS)
 AVERAGES = ("auto", "binary", "macro", "micro", "weighted")
 
 # hpo.trainers.data.loading: file formats and the datasets builder (with its options) that reads each.

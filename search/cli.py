@@ -135,6 +135,8 @@ def _print_export(summary) -> None:
     print(f"Retrain it: hpo train --config {summary.best_dir / CONFIG_FILE}")
     for directory in summary.top_dirs:
         print(f"Top: {directory}")
+    for directory in summary.pareto_dirs:
+        print(f"Pareto front: {directory}")
 
 
 def cmd_export(args: list[str]) -> int:
@@ -150,6 +152,8 @@ def cmd_export(args: list[str]) -> int:
                         help="then upload best/model/ (with its card) to the Hugging Face Hub repo REPO (needs a token "
                         "from `hf auth login` or HF_TOKEN, and a network)")
     parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
+    parser.add_argument("--pareto", action="store_true",
+                        help="multi-objective sweeps (sweep.objectives): also write pareto/rank-<n>-<trial>/ for each trial on the front")
     ns = parser.parse_args(args)
     from hpo.search.results.export import export
     from hpo.search.results.hub import check_can_push, push_to_hub
@@ -160,7 +164,7 @@ def cmd_export(args: list[str]) -> int:
     results = read_results(ns.sweep_dir)
     if ns.merged:
         results.config["model"]["lora"]["export_merged"] = True
-    summary = export(results, top_k=ns.top_k)
+    summary = export(results, top_k=ns.top_k, pareto=ns.pareto)
     _print_export(summary)
     if ns.push_to_hub and summary.best_dir is not None:
         print(f"Pushed: {push_to_hub(summary.best_dir / EXPORT_MODEL_DIR, ns.push_to_hub, ns.private)}")

@@ -104,6 +104,14 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["model=minilm", "data=sst2", "+search_space.trainer.max_seq_length={type: int, low: 64, high: 700}"],
          ["trainer.max_seq_length", "512 positions", "700"]),
         (["data=files", "data.train_path=/tmp"], ["data.train_path", "is a folder", "/tmp"]),
+        # objectives and constraints (multi-objective sweeps)
+        (["sweep.objectives=[eval/latency_ms]"], ["sweep.objectives[0]", "<metric>:<max|min>", "max", "min"]),
+        (["sweep.objectives=[eval/speed:min]"], ["sweep.objectives[0]", "eval/speed", "eval/latency_ms", "eval/params_m"]),
+        (["sweep.objectives=[eval/accuracy:min]"], ["sweep.objectives[0]", "already an objective"]),
+        (['sweep.constraints=["eval/latency_ms<20"]'], ["sweep.constraints[0]", "<metric><=<number>"]),
+        (['sweep.constraints=["eval/speed<=20"]'], ["sweep.constraints[0]", "eval/speed", "eval/latency_ms"]),
+        (["sweep.objectives=[eval/latency_ms:min]", "searcher.sampler=cmaes"], ["searcher.sampler", "one objective", "nsga2"]),
+        (["sweep.objectives=[eval/latency_ms:min]", "searcher=smac", "scheduler=asha"], ["searcher.name", "optuna", "random"]),
         # a searched range meets the checks the config's own value meets, at both ends
         (["search_space.trainer.warmup_ratio.high=2"], ["search_space.trainer.warmup_ratio", "reaches 2", "[0, 1]"]),
         (["+search_space.trainer.label_smoothing={type: uniform, low: 0, high: 1}"], ["search_space.trainer.label_smoothing", "reaches 1", "[0, 1)"]),

@@ -15,6 +15,7 @@ from dataclasses import Field
 from typing import Any
 
 from hpo.errors import ConfigError
+from hpo.objectives import constraints, is_multi_objective, objectives
 from hpo.options import (
     AVERAGES,
     BUILTIN_METRICS,
@@ -162,6 +163,20 @@ def _check_metrics(cfg: dict[str, Any]) -> None:
     if cfg["sweep"]["metric"] not in reported:
         raise ConfigError("sweep.metric", "not a metric the trials report (add it to trainer.metrics)",
                           value=cfg["sweep"]["metric"], choices=reported)
+    for i, objective in enumerate(objectives(cfg["sweep"])[1:]):
+        if objective.metric not in reported:
+            raise ConfigError(f"sweep.objectives[{i}]", "not a metric the trials report (add it to trainer.metrics)",
+                              value=objective.metric, choices=reported)
+    for i, constraint in enumerate(constraints(cfg["sweep"])):
+        if constraint.metric not in reported:
+            raise ConfigError(f"sweep.constraints[{i}]", "not a metric the trials report (add it to trainer.metrics)",
+                              value=constraint.metric, choices=reported)
+    if (is_multi_objective(cfg["sweep"]) or constraints(cfg["sweep"])) and cfg["searcher"]["name"] not in ("optuna", "random", "grid"):
+        raise ConfigError("searcher.name", "objectives and constraints need a searcher that reads them (optuna) "
+                          "or none (random, grid)", value=cfg["searcher"]["name"], choices=["optuna", "random", "grid"])
+    if is_multi_objective(cfg["sweep"]) and cfg["searcher"]["name"] == "optuna" and cfg["searcher"]["sampler"] in ("cmaes", "qmc"):
+        raise ConfigError("searcher.sampler", "samples one objective; a multi-objective sweep needs one of the listed",
+                          value=cfg["searcher"]["sampler"], choices=["nsga2", "tpe", "gp", "random"])
     _choice(cfg, "trainer.average", AVERAGES)
 
 

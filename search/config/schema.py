@@ -203,6 +203,11 @@ class SweepSchema:
     # checkpoint ranking, the leaderboard and the export all read them from this place.
     metric: str = "eval/accuracy"
     mode: str = "max"
+    # Multi-objective sweeps (hpo.objectives): more objectives beside metric (which stays the primary,
+    # ASHA's and best/'s), each "<metric>:<max|min>", e.g. [eval/latency_ms:min]; and constraints,
+    # each "<metric><=<number>" or ">=", e.g. [eval/latency_ms<=20].
+    objectives: list[str] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
     num_trials: int = 8  # trials to sample (random and optuna); the grid searcher runs its grid exactly once
     seed: int = 0
     max_failures: int = 0  # times Ray restarts a failed trial (from its latest checkpoint) before recording it as failed

@@ -24,6 +24,7 @@ from hpo.layout import (
     LEADERBOARD_MD,
     METRICS_YAML,
     MODEL_CARD_FILE,
+    PARETO_DIR,
     TOP_DIR,
     TRAINING_STATE_FILE,
     top_bundle,
@@ -32,6 +33,7 @@ from hpo.search.results.budget_record import budget_summary, read_budget_record
 from hpo.search.results.confirmation import Confirmation
 from hpo.search.results.manifest import build_manifest, write_manifest
 from hpo.search.results.model_card import model_card
+from hpo.search.results.pareto import TradeOffs, trade_offs
 from hpo.search.results.records import SweepResults, TrialRecord, as_results
 from hpo.search.results.test_scores import Gap, TestScores, test_metric, validation_test_gap
 from hpo.search.results.trial_config import trial_config
@@ -40,14 +42,18 @@ from hpo.trainers.models.lora_check import is_adapter_checkpoint
 
 def leaderboard_rows(
     records: list[TrialRecord], metric: str, test_scores: TestScores | None = None, confirmation: Confirmation | None = None,
+    trade: TradeOffs | None = None,
 ) -> list[dict[str, Any]]:
-    """Flat rows for the CSV and Markdown leaderboards (with the test split's figures once scored, and
-    the mean over seeds of the configurations ``hpo confirm`` retrained)."""
+    """Flat rows for the CSV and Markdown leaderboards (with the test split's figures once scored, the
+    mean over seeds of the configurations ``hpo confirm`` retrained, and the Pareto front or the broken
+    constraints of a multi-objective or constrained sweep)."""
     param_keys = sorted({k for r in records for k in r.params})
     metric_keys = sorted({k for r in records if r.best for k in r.best if k.startswith("eval/") and k != metric})
     rows = []
     for rank, r in enumerate(records, start=1):
         row: dict[str, Any] = {"rank": rank, "trial": r.trial_id, "status": r.status}
+        if trade is not None:
+            row["trade-off"] = trade.label(r.trial_id) if r.best else ""
         row[f"best {metric}"] = r.best.get(metric) if r.best else None
         if confirmation is not None:
             confirmed = confirmation.of(r.trial_id)
@@ -124,15 +130,18 @@ class ExportSummary:
     top_dirs: list[Path] = field(default_factory=list)
     test_scores: TestScores | None = None
     confirmation: Confirmation | None = None
+    trade: TradeOffs | None = None
+    pareto_dirs: list[Path] = field(default_factory=list)
 
 
-def export(source: SweepResults | str | Path, top_k: int | None = None) -> ExportSummary:
+def export(source: SweepResults | str | Path, top_k: int | None = None, pareto: bool = False) -> ExportSummary:
     """Write the leaderboard (CSV, Markdown), ``best/`` (config.yaml, checkpoint/, metrics.yaml,
     manifest.json) and, with ``top_k``, ``top/rank-<n>-<trial>/`` for the k best trials.
 
     Args:
         source: the sweep's results as the end of a sweep read them, or a sweep folder to read.
         top_k: also write a bundle for each of the k best trials.
+        pareto: also write a bundle for each trial on the Pareto front (``pareto/``), for a multi-objective sweep.
 
     Raises:
         ConfigError: not a sweep folder, or ``top_k`` below 1 or above the number of trials with an evaluation.
@@ -142,7 +151,8 @@ def export(source: SweepResults | str | Path, top_k: int | None = None) -> Expor
     evaluated = results.evaluated
     if top_k is not None:
         check_top_k(top_k, len(evaluated), "trials with an evaluation")
-    rows = leaderboard_rows(results.records, metric, results.test_scores, results.confirmation)
+    trade = trade_offs(results)
+    rows = leaderboard_rows(results.records, metric, results.test_scores, results.confirmation, trade)
     with (sweep_dir / LEADERBOARD_CSV).open("w", newline="") as f:
         if rows:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -153,12 +163,35 @@ def export(source: SweepResults | str | Path, top_k: int | None = None) -> Expor
     (sweep_dir / LEADERBOARD_MD).write_text(
         f"# Leaderboard: {cfg['sweep']['name']}\n\nRanked by each trial's best `{metric}` ({results.mode}).\n\n"
         + (f"{budget}\n\n" if budget else "") + confirmation_header(results.confirmation)
-        + test_header(results.test_scores, metric) + table
+        + test_header(results.test_scores, metric) + trade_header(trade) + table
     )
-    best = confirmed_best(results) or (evaluated[0] if evaluated else None)
+    feasible = [r for r in evaluated if trade is None or trade.feasible(r)]  # a trial that breaks a constraint is never best/
+    best = confirmed_best(results) or (feasible[0] if feasible else None)
     best_dir = write_best(sweep_dir, cfg, best, results) if best else None
     top_dirs = write_top_k(sweep_dir, cfg, evaluated[:top_k], results) if top_k else []
-    return ExportSummary(sweep_dir, table, best_dir, best, results.records, top_dirs, results.test_scores, results.confirmation)
+    pareto_dirs = write_pareto(sweep_dir, cfg, [r for r in evaluated if r.trial_id in trade.front], results) if pareto and trade else []
+    return ExportSummary(sweep_dir, table, best_dir, best, results.records, top_dirs, results.test_scores, results.confirmation,
+                         trade, pareto_dirs)
+
+
+def trade_header(trade: TradeOffs | None) -> str:
+    """The leaderboard's line on the objectives and constraints, or nothing for a single-objective sweep."""
+    if trade is None:
+        return ""
+    goals = ", ".join(f"`{g.metric}` ({g.mode})" for g in trade.objectives)
+    limits = ", ".join(f"`{c}`" for c in trade.constraints)
+    return ((f"Objectives: {goals}; {len(trade.front)} trials on the Pareto front (no other trial is at least as good in "
+             "every objective and better in one). " if trade.multi_objective else "")
+            + (f"Constraints: {limits}; a trial that breaks one is never on the front or `best/`." if limits else "") + "\n\n")
+
+
+def write_pareto(sweep_dir: Path, cfg: dict[str, Any], front: list[TrialRecord], results: SweepResults) -> list[Path]:
+    """``pareto/<n>-<trial>/``, one bundle per trial on the Pareto front (in rank order); an older ``pareto/`` is replaced."""
+    folder = sweep_dir / PARETO_DIR
+    if folder.exists():
+        shutil.rmtree(folder)
+    return [write_bundle(folder / top_bundle(n, r.trial_id), sweep_dir, cfg, r, rank=n, results=results)
+            for n, r in enumerate(front, start=1)]
 
 
 def confirmed_best(results: SweepResults) -> TrialRecord | None:

@@ -29,6 +29,7 @@ from hpo.params import apply_params
 from hpo.search.results import report_figures as figures
 from hpo.search.results import report_plots as plots
 from hpo.search.results.export import leaderboard_rows, trial_gap
+from hpo.search.results.pareto import trade_offs
 from hpo.search.results.records import SweepResults
 from hpo.search.results.report_data import (
     UNDERFIT_FRACTION,
@@ -154,7 +155,15 @@ def _search_sections(data: SweepData, out: Path) -> list[Section]:
 
     _attempt(importance, draw_importance)
     _figure(importance, lambda: figures.importances(param_importances(data)[0], data.metric))
-    return [history, parallel, importance, slices]
+    trade = trade_offs(data.results)
+    if trade is None or not trade.multi_objective:
+        return [history, parallel, importance, slices]
+    front = Section("pareto_front", "Pareto front", group, "Each trial's objectives at its best evaluation; the front joins the "
+                    "trials no other trial beats in every objective; grey: trials that break a constraint. Hover for the trial.")
+    _figure(front, lambda: figures.pareto(data, trade))
+    if not front.figure:
+        front.missing = "fewer than two trials reported every objective"
+    return [history, parallel, importance, slices, front]
 
 
 def _trial_sections(data: SweepData, out: Path) -> list[Section]:
@@ -317,7 +326,7 @@ def render_html(data: SweepData, sections: list[Section]) -> str:
     if gap is not None:  # the winner on rows that decided nothing in the sweep
         best_line += (f"; on {scores.test_rows} test rows {html.escape(test_metric(data.metric))} = {gap.test:.4g} "
                       f"({gap.difference:+.4g}{', a LARGE validation-test gap' if gap.large else ', within noise'})")
-    rows = leaderboard_rows(data.records, data.metric, scores, data.results.confirmation)
+    rows = leaderboard_rows(data.records, data.metric, scores, data.results.confirmation, trade_offs(data.results))
     columns = [c for c in (rows[0] if rows else {}) if c != "error" or any(r["error"] for r in rows)]
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',

@@ -16,6 +16,7 @@ import optuna
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from hpo.search.results.pareto import TradeOffs
 from hpo.search.results.report_data import NothingToShow, SweepData
 
 
@@ -128,3 +129,28 @@ def roc(predictions: dict, title: str) -> go.Figure:
 
 def precision_recall(predictions: dict, title: str) -> go.Figure:
     return _curves(predictions, "pr", title)
+
+
+def pareto(data: SweepData, trade: TradeOffs) -> go.Figure:
+    """The first two objectives of every evaluated trial, the front joined in order of the first objective."""
+    x, y = trade.objectives[0], trade.objectives[1]
+    trials = [t for t in data.trials if t.record.best and x.metric in t.record.best and y.metric in t.record.best]
+    if len(trials) < 2:
+        raise NothingToShow("fewer than two trials reported every objective")
+    figure = go.Figure()
+    for label, colour in (("dominated", "#1f77b4"), ("breaks a constraint", "#aaaaaa"), ("Pareto front", "#d62728")):
+        chosen = [t for t in trials if _kind(trade, t.record.trial_id) == label]
+        if label == "Pareto front":
+            chosen.sort(key=lambda t: t.record.best[x.metric])
+        figure.add_trace(go.Scatter(
+            x=[t.record.best[x.metric] for t in chosen], y=[t.record.best[y.metric] for t in chosen], name=label,
+            mode="lines+markers" if label == "Pareto front" else "markers", marker={"color": colour, "size": 10},
+            text=[t.record.trial_id for t in chosen], hovertemplate="trial %{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>"))
+    figure.update_layout(title="Pareto front", xaxis_title=f"{x.metric} ({x.mode})", yaxis_title=f"{y.metric} ({y.mode})", height=480)
+    return figure
+
+
+def _kind(trade: TradeOffs, trial_id: str) -> str:
+    if trial_id in trade.broken:
+        return "breaks a constraint"
+    return "Pareto front" if trial_id in trade.front else "dominated"

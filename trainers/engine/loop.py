@@ -15,7 +15,9 @@ fold of a cross-validation or one rank of a data-parallel trial is decided by th
 
 from __future__ import annotations
 
+import resource
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -220,10 +222,24 @@ def _micro_step(run: Run, index: int, batch: dict[str, torch.Tensor]) -> bool:
     return stepped
 
 
+def cost_metrics(model: torch.nn.Module, seconds: float, rows: int, device: torch.device) -> dict[str, float]:
+    """What the model costs, beside how good it is: the evaluation's wall time per row (batched at
+    ``trainer.eval_batch_size``, generation included for chat), its parameters, and the peak memory
+    (the GPU's allocations on a GPU, the process's peak resident size on a CPU)."""
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    return {"eval/latency_ms": 1000 * seconds / max(1, rows), "eval/params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+            "eval/peak_memory_mb": peak}
+
+
 def _evaluate(run: Run, epoch_generator_state: torch.Tensor) -> bool:
     """Evaluate, report with a snapshot to resume from, and say whether early stopping ends the run."""
     engine = run.engine
+    started = time.perf_counter()
     metrics, record = run.task.evaluate(run.model, run.data, run.collate, run.trainer, engine.device, engine.autocast)
+    metrics.update(cost_metrics(run.model, time.perf_counter() - started, len(run.data.eval_rows), engine.device))
     metrics["train/learning_rate"] = engine.learning_rate
     stop = run.evaluations.record(metrics, engine.steps, run.model)
     at_epoch_end = engine.steps % run.steps_per_epoch == 0
