@@ -52,3 +52,8 @@ def test_the_gsm8k_lora_sweep_runs_scores_generations_and_exports(ray_session, t
     replies = [json.loads(line) for line in (tmp_path / "replies.jsonl").read_text().splitlines()]
     assert [r["question"] for r in replies] == [json.loads(line)["question"] for line in given]
     assert all(isinstance(r["reply"], str) and r["answer"] for r in replies)
+    # hpo evaluate: assistant-token loss and the generation metrics on those problems, with the replies in the page
+    assert main(["evaluate", str(out), "--data", str(problems), "--out", str(tmp_path / "evaluation")]) == 0
+    evaluation = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
+    assert evaluation["rows"] == 3 and {"eval/loss", "eval/exact_match", "eval/rouge_l"} <= set(evaluation["metrics"])
+    assert "Generated replies" in (tmp_path / "evaluation" / "evaluation.html").read_text()

@@ -44,3 +44,8 @@ def test_the_squad_sweep_runs_to_scored_predictions_and_a_tested_winner(ray_sess
     assert [a["id"] for a in answers] == [json.loads(line)["id"] for line in given]
     for row, line in zip(answers, given, strict=True):
         assert row["answer"] in json.loads(line)["context"]
+    # hpo evaluate: the same questions scored with the shipped SQuAD 2.0 metric, answers saved per question id
+    assert main(["evaluate", str(out), "--data", str(questions), "--out", str(tmp_path / "evaluation")]) == 0
+    evaluation = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
+    assert evaluation["rows"] == 4 and {"eval/f1", "eval/exact_match", "eval/loss"} <= set(evaluation["metrics"])
+    assert len(json.loads((tmp_path / "evaluation" / "eval_answers.json").read_text())) == 4
