@@ -8,6 +8,7 @@ one reader behind. Pure path arithmetic and a YAML read; it imports nothing of h
 
     <sweep>/
       config.yaml                 the resolved config the sweep ran with (CONFIG_FILE)
+      hpo_version.txt             the hpo version that started it (VERSION_FILE)
       trials/                     Ray Tune's experiment folder (TRIALS_DIR); ``hpo extend`` adds
       trials-extend-<n>/          one more per extension
         pbt_policy_<id>.txt       with scheduler=pbt|pb2: Ray's record of whom trial <id> copied (PBT_POLICY_FILE)
@@ -47,6 +48,7 @@ from hpo.errors import ConfigError
 
 # the sweep folder
 CONFIG_FILE = "config.yaml"
+VERSION_FILE = "hpo_version.txt"  # the hpo that started the sweep: hpo resume needs the same one
 TRIALS_DIR = "trials"
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"

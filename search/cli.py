@@ -8,6 +8,7 @@ commands that only read a sweep folder never pay for importing Ray, torch or tra
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import warnings
 from datetime import datetime
@@ -208,9 +209,12 @@ def cmd_extend(args: list[str]) -> int:
     parser.add_argument("sweep_dir")
     parser.add_argument("--trials", type=int, required=True, help="how many trials to add")
     ns = parser.parse_args(args)
+    from hpo.layout import load_sweep_config
     from hpo.search.results.records import evaluated_history
-    from hpo.search.run.resume import extend
+    from hpo.search.run.resume import check_same_version, extend
 
+    load_sweep_config(ns.sweep_dir)  # not a sweep folder, or another hpo's: said before the trials are read
+    check_same_version(Path(ns.sweep_dir).resolve())
     _finish(extend(ns.sweep_dir, ns.trials, evaluated_history(ns.sweep_dir)))
     return 0
 
@@ -313,6 +317,9 @@ commands:
 """
 
 
+STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)  # a full, read-only or forbidden disk
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -327,6 +334,13 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[command](rest)
     except ConfigError as exc:
         print(f"hpo: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRORS:
+            raise
+        # the disk filled up or became read-only mid-command: what was written stays; say where and what to do
+        print(f"hpo: error: {exc.filename or 'the output folder'}: {exc.strerror}. The results written before this "
+              "are intact; free space (or make it writable), then `hpo resume <sweep dir>` continues a sweep", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hpo: interrupted; results so far are in the sweep folder", file=sys.stderr)

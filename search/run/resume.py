@@ -14,8 +14,9 @@ from typing import Any
 
 from ray import tune
 
+from hpo import __version__
 from hpo.errors import ConfigError
-from hpo.layout import TRIALS_DIR, experiment_dirs, experiment_name, load_sweep_config
+from hpo.layout import TRIALS_DIR, VERSION_FILE, experiment_dirs, experiment_name, load_sweep_config
 from hpo.legacy_names import accept_legacy_names
 from hpo.search.algorithms.searchers import WARM_STARTABLE
 from hpo.search.run.callbacks import ProgressCallback
@@ -29,14 +30,32 @@ from hpo.search.run.sweep import (
 )
 
 
+def check_same_version(sweep_dir: Path) -> None:
+    """A sweep resumes with the hpo (major.minor) that started it: Ray's saved state pickles hpo's trainable
+    and searcher. A folder from before versions were recorded is resumed as it is.
+
+    Raises:
+        ConfigError: naming both versions and what reads the folder whatever its version.
+    """
+    file = sweep_dir / VERSION_FILE
+    if not file.is_file():
+        return
+    written = file.read_text().strip()
+    if written.split(".")[:2] != __version__.split(".")[:2]:
+        raise ConfigError("sweep_dir", f"written by hpo {written}, and this is hpo {__version__}: Ray's saved state of the "
+                          f"sweep (the pickled trainable and searcher) restores only with hpo {written} (pip install "
+                          f"hpo=={written}); hpo export, report and evaluate read the folder as it is", value=str(sweep_dir))
+
+
 def resume(sweep_dir: str | Path, verbose: bool = True) -> Path:
     """Finish a sweep whose driver was interrupted; returns the sweep folder.
 
     Raises:
-        ConfigError: the folder is not a sweep, or it has no experiment to resume.
+        ConfigError: the folder is not a sweep, another hpo version wrote it, or it has no experiment to resume.
     """
     sweep_dir = Path(sweep_dir).resolve()
     cfg = load_sweep_config(sweep_dir)
+    check_same_version(sweep_dir)
     mirror_experiments(cfg, sweep_dir, TRIALS_DIR)  # with sweep.storage_path, the state lives there
     dirs = experiment_dirs(sweep_dir)
     storage_path, filesystem = run_storage(cfg, sweep_dir)
@@ -77,6 +96,7 @@ def extend(sweep_dir: str | Path, trials: int, history: list[tuple[dict[str, Any
         raise ConfigError("--trials", "must be >= 1", value=trials)
     sweep_dir = Path(sweep_dir).resolve()
     cfg = load_sweep_config(sweep_dir)
+    check_same_version(Path(sweep_dir).resolve())
     if cfg["searcher"]["name"] == "grid":
         raise ConfigError("searcher.name", "a grid sweep runs its grid exactly once; extend a random or model-based sweep", value="grid", choices=["random", *WARM_STARTABLE])
     n = len(experiment_dirs(sweep_dir))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,8 +16,9 @@ import yaml
 from ray import tune
 from ray.tune.execution.experiment_state import _ExperimentCheckpointManager as Manager
 
+from hpo import __version__
 from hpo.errors import ConfigError
-from hpo.layout import CONFIG_FILE, TRIALS_DIR, trial_name
+from hpo.layout import CONFIG_FILE, TRIALS_DIR, VERSION_FILE, trial_name
 from hpo.options import has_test_split
 from hpo.ranking import CV_FOLDS_DONE
 from hpo.search.algorithms.schedulers import POPULATION_BASED, build_scheduler, check_live_trials
@@ -64,10 +66,33 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
     if cfg["sweep"]["storage_path"]:
         open_storage(cfg["sweep"]["storage_path"])
     sweep_dir = Path(cfg["sweep"]["output_dir"]).expanduser().resolve()
+    check_output_dir(sweep_dir)
     cfg["sweep"]["output_dir"] = str(sweep_dir)
     if cfg["logger"]["group"] is None:  # unique per sweep, kept in config.yaml for resumes
         cfg["logger"]["group"] = f"{cfg['sweep']['name']}-{datetime.now():%Y%m%d-%H%M%S}"
     return PreparedSweep(cfg, params, search, scheduler, sweep_dir)
+
+
+MIN_FREE_MB = 64  # below this, the first checkpoints would fill the disk: refuse before any trial runs
+
+
+def check_output_dir(sweep_dir: Path) -> None:
+    """The sweep folder can be written, with room for checkpoints, before Ray starts (nothing is created here).
+
+    Raises:
+        ConfigError: naming ``sweep.output_dir``: a read-only file system or no permission, a file in the
+            way, or less than ``MIN_FREE_MB`` free.
+    """
+    existing = next((p for p in (sweep_dir, *sweep_dir.parents) if p.exists()), Path("/"))
+    if not existing.is_dir():
+        raise ConfigError("sweep.output_dir", f"{existing} is a file, not a folder", value=str(sweep_dir))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError("sweep.output_dir", f"cannot write in {existing} (a read-only file system, or no permission)",
+                          value=str(sweep_dir))
+    free_mb = shutil.disk_usage(existing).free / 2**20
+    if free_mb < MIN_FREE_MB:
+        raise ConfigError("sweep.output_dir", f"only {free_mb:.1f} MB free where the sweep would write ({existing}); "
+                          f"checkpoints need more: free space or choose another folder", value=str(sweep_dir))
 
 
 def check_inputs(cfg: dict[str, Any]) -> CountTrainRows:
@@ -188,6 +213,7 @@ def run(
     sweep_dir.mkdir(parents=True, exist_ok=True)
     if experiment == TRIALS_DIR:  # an extension keeps the sweep's config as it was
         (sweep_dir / CONFIG_FILE).write_text(yaml.safe_dump(cfg, sort_keys=False))
+        (sweep_dir / VERSION_FILE).write_text(__version__ + "\n")
     init_ray(cfg)
     check_cluster_resources(cfg)
     metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]

@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from hpo.layout import CHECKPOINT_METADATA_FILE, TRAINING_STATE_FILE
+from hpo.trainers.engine.faults import CorruptCheckpointError
 from hpo.trainers.engine.state import TrainingState
 from hpo.trainers.models.lora import save_weights, weights_file
 
@@ -58,14 +59,24 @@ class ResumeState:
 
     @classmethod
     def load(cls, directory: str | Path) -> ResumeState | None:
-        """None when the folder holds no training state (e.g. an exported best checkpoint)."""
+        """None when the folder holds no training state (e.g. an exported best checkpoint).
+
+        Raises:
+            CorruptCheckpointError: a file of the checkpoint cannot be read, named with the reason.
+        """
         directory = Path(directory)
         state_file = directory / TRAINING_STATE_FILE
         if not state_file.is_file():
             return None
-        # weights_only=False: the state holds the optimizer's and the RNGs' state, written by hpo itself
-        saved = torch.load(state_file, weights_only=False)
-        return cls(load_file(weights_file(directory)), TrainingState.from_dict(saved))
+        try:
+            # weights_only=False: the state holds the optimizer's and the RNGs' state, written by hpo itself
+            saved = torch.load(state_file, weights_only=False)
+            weights = load_file(weights_file(directory))
+        except Exception as exc:  # torch and safetensors raise many types for a truncated or damaged file
+            raise CorruptCheckpointError(f"the checkpoint {directory} cannot be read ({type(exc).__name__}: "
+                                         f"{str(exc).splitlines()[0] if str(exc) else ''}): its files are truncated or "
+                                         "damaged; the trial cannot continue from it") from None
+        return cls(weights, TrainingState.from_dict(saved))
 
 
 def save_checkpoint(

@@ -22,6 +22,11 @@ class TrialOutOfMemoryError(RuntimeError):
     """The trial ran out of (GPU or host) memory; the message says which settings to lower."""
 
 
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint to continue from cannot be read (truncated or damaged files): the trial fails with the
+    file and the reason, and the sweep goes on with its other trials."""
+
+
 class InjectedFaultError(RuntimeError):
     """A fault asked for by ``trainer.inject_fault``, to rehearse retries and failure handling."""
 
