@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -276,7 +278,9 @@ def one_run(method: str, trials: int, seed: int, reuse: bool, result_path: Path)
         actors = actor_gaps(json.loads(timeline.read_text())) if timeline.is_file() else None
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
-    result_path.write_text(json.dumps({"phases": phases, "trials": records, "actors": actors}))
+    # the driver's peak resident memory (Linux: KiB): flat over the trial count, or something on the driver grows
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result_path.write_text(json.dumps({"phases": phases, "trials": records, "actors": actors, "driver_peak_mb": peak_mb}))
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -324,6 +328,7 @@ def summarise(runs: list[dict[str, Any]], counts: list[int]) -> dict[str, Any]:
                 "sweep_s": round(statistics.median(r["phases"]["sweep"] for r in runs if r["method"] == method and r["trials"] == n), 2),
                 "per_trial_s": round(wall / n, 4),
                 "overhead_per_trial_s": round((wall - n * work / MAX_CONCURRENT) / n, 4),
+                "driver_peak_mb": statistics.median(r.get("driver_peak_mb", math.nan) for r in runs if r["method"] == method and r["trials"] == n),
             }
         ns = [n for n in counts if str(n) in rows]
         for a, b in zip(ns, ns[1:], strict=False):
@@ -406,8 +411,8 @@ def setting_markdown(setting: str, part: dict[str, Any]) -> list[str]:
         f"## Workers {setting}: {what}",
         "",
         "| trials | plain wall (s) | hpo wall (s) | hpo / plain | pairs hpo / plain | plain s/trial | hpo s/trial "
-        "| plain marginal s/trial | hpo marginal s/trial |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| plain marginal s/trial | hpo marginal s/trial | plain driver peak MB | hpo driver peak MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     bm = summ["by_method"]
     for n in map(str, counts):
@@ -415,7 +420,8 @@ def setting_markdown(setting: str, part: dict[str, Any]) -> list[str]:
         pairs = ", ".join(f"{x:.3f}" for x in summ["paired_ratios"].get(n, []))
         lines.append(
             f"| {n} | {p['wall_s']:.1f} | {h['wall_s']:.1f} | {summ['ratio_hpo_over_plain'][n]:.3f} | {pairs} | "
-            f"{p['per_trial_s']:.3f} | {h['per_trial_s']:.3f} | {_opt(p.get('marginal_s'))} | {_opt(h.get('marginal_s'))} |"
+            f"{p['per_trial_s']:.3f} | {h['per_trial_s']:.3f} | {_opt(p.get('marginal_s'))} | {_opt(h.get('marginal_s'))} | "
+            f"{_opt(p.get('driver_peak_mb'))} | {_opt(h.get('driver_peak_mb'))} |"
         )
     lines += [
         "",
@@ -487,7 +493,8 @@ def timed_run(method: str, trials: int, seed: int, reuse: bool, log: Path) -> di
         child = json.loads(result_path.read_text())
     phases = {k: round(v, 3) for k, v in child["phases"].items()}
     return {"wall_s": round(wall - phases.get("timeline", 0.0), 3), "phases": phases,
-            "gaps": gaps(child["trials"]), "actors": child["actors"], "trials_run": len(child["trials"])}
+            "gaps": gaps(child["trials"]), "actors": child["actors"], "trials_run": len(child["trials"]),
+            "driver_peak_mb": round(child["driver_peak_mb"], 1)}
 
 
 def command() -> str:

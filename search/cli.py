@@ -194,10 +194,12 @@ def cmd_resume(args: list[str]) -> int:
         "continue from their latest checkpoint, the searcher's state comes back.",
     )
     parser.add_argument("sweep_dir")
+    parser.add_argument("--address", default=None,
+                        help="continue on this Ray cluster (host:port, auto) instead of the one the sweep was started on")
     ns = parser.parse_args(args)
     from hpo.search.run.resume import resume
 
-    _finish(resume(ns.sweep_dir))
+    _finish(resume(ns.sweep_dir, address=ns.address))
     return 0
 
 

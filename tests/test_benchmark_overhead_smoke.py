@@ -34,6 +34,7 @@ def test_every_method_and_count_ran_every_trial(smoke: tuple[dict, dict[str, Pat
         # Every trial reported: its result.json was read back with the trainable's own timestamps.
         assert run["trials_run"] == run["trials"], run
         assert run["wall_s"] > run["phases"]["sweep"] > 0
+        assert run["driver_peak_mb"] > 50  # the driver process's peak resident memory, torch and Ray imported
     fresh = [r for r in result["runs"] if r["workers"] == "fresh"]
     reused = [r for r in result["runs"] if r["workers"] == "reused"]
     assert all(r["gaps"]["worker_processes"] == r["trials"] for r in fresh)  # one new worker per trial

@@ -70,6 +70,6 @@ def test_hpo_train_starts_from_the_adapter_export(sweep_dir: Path, tmp_path: Pat
     best = sweep_dir / "best"
     out = tmp_path / "train"
     assert main(["train", "--config", str(best / "config.yaml"), "--output-dir", str(out),
-                 f"model.pretrained={best / 'checkpoint'}", "model.lora.enabled=false"]) == 0
+                 f"model.pretrained={best / 'model'}", "model.lora.enabled=false"]) == 0
     [history] = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert 0 <= history["eval/accuracy"] <= 1

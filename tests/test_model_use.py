@@ -72,7 +72,9 @@ def test_evaluate_on_the_validation_rows_reproduces_the_sweeps_figures(sweep: Pa
     for key in ("eval/accuracy", "eval/loss", "eval/f1"):
         assert result["metrics"][key] == pytest.approx(best[key], abs=1e-5), key
     page = (out / "evaluation.html").read_text()
-    assert page.count("data:image/png;base64,") >= 3 and "Confusion matrix" in page  # the best-trial sections
+    for key in ("confusion_matrix", "roc", "precision_recall"):  # the report's best-trial sections, interactive
+        assert f'<div id="figure-{key}"' in page, key
+    assert "Per-class report" in page and page.count("plotly.js v") == 1  # plotly.js inlined once: opens offline
     assert (out / "eval_predictions.json").is_file() and "eval/accuracy" in capsys.readouterr().out
 
 

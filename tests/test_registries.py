@@ -71,7 +71,7 @@ def test_unknown_names_list_the_valid_ones() -> None:
         build_search({"name": "nope"}, SPACE, SWEEP)
     with pytest.raises(ConfigError, match=r"scheduler.name.*nope.*asha, bohb, fifo, hyperband, pb2, pbt, wilcoxon"):
         build_scheduler({"name": "nope"})
-    with pytest.raises(ConfigError, match=r"searcher.sampler.*nope.*cmaes, gp, qmc, random, tpe"):
+    with pytest.raises(ConfigError, match=r"searcher.sampler.*nope.*cmaes, gp, nsga2, qmc, random, tpe"):
         build_search({"name": "optuna", "sampler": "nope"}, SPACE, SWEEP)
 
 

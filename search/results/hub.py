@@ -18,8 +18,8 @@ def check_can_push(repo: str) -> None:
     Raises:
         ConfigError: ``--push-to-hub`` with a malformed repo id, with ``HF_HUB_OFFLINE`` set, or without a token.
     """
-    from huggingface_hub import constants, get_token
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    from huggingface_hub import constants, get_token  # only a push pays for importing the Hub client
+    from huggingface_hub.utils import HFValidationError, validate_repo_id  # as above
 
     try:
         validate_repo_id(repo)
@@ -39,7 +39,7 @@ def push_to_hub(model_dir: Path, repo: str, private: bool) -> str:
     Raises:
         ConfigError: the Hub refused or could not be reached (the reason from huggingface_hub).
     """
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi  # as above
 
     api = HfApi()
     try:

@@ -24,7 +24,7 @@ SETTINGS = ("epochs", "learning_rate", "batch_size", "weight_decay", "warmup_rat
 def model_card(config: dict[str, Any], record: TrialRecord, rank: int, results: SweepResults | None,
                test: dict[str, float] | None) -> str:
     """The card's Markdown, front matter included, for the trial ``record`` exported with its full ``config``."""
-    from huggingface_hub import ModelCard, ModelCardData
+    from huggingface_hub import ModelCard, ModelCardData  # the Hub client: only an export with a model pays for it
 
     model, data, trainer, sweep = config["model"], config["data"], config["trainer"], config["sweep"]
     metric = sweep["metric"]
@@ -42,13 +42,19 @@ def model_card(config: dict[str, Any], record: TrialRecord, rank: int, results: 
         "",
         f"A `{trainer['task']}` model fine-tuned from {_base(model)} by an hpo sweep, "
         f"chosen out of its trials by the best `{metric}` ({sweep['mode']}) on the validation rows.",
-        "",
-        "## Task and data",
-        "",
-        *_data_lines(data, trainer),
-        "",
-        "## Metrics",
-        "",
+        "", "## Task and data", "", *_data_lines(data, trainer),
+        "", "## Metrics", "", *_metric_lines(metrics, record, test),
+        "", "## Winning configuration", "", *_config_lines(record, trainer, lora),
+        "", "## How the search ran", "", *_search_lines(config, results),
+        "", "## Libraries", "", ", ".join(f"{name} {version}" for name, version in library_versions().items() if version),
+        "", "## Limits", "", *_limit_lines(data, trainer, model, test is not None),
+        "", "## Use", "", *_use_lines(trainer["task"]),
+    ]
+    return str(ModelCard("---\n" + card_data.to_yaml() + "\n---\n\n" + "\n".join(lines)))
+
+
+def _metric_lines(metrics: dict[str, Any], record: TrialRecord, test: dict[str, float] | None) -> list[str]:
+    return [
         "| metric | validation | test |",
         "|---|---|---|",
         *(f"| {key.removeprefix('eval/')} | {value:.4g} | {_fmt((test or {}).get('test/' + key.removeprefix('eval/')))} |"
@@ -58,9 +64,11 @@ def model_card(config: dict[str, Any], record: TrialRecord, rank: int, results: 
         + ("Test: rows no trial trained, was ranked or was stopped on." if test else
            "No test split was configured (`data.test_path`, `test_split` or `test_fraction`): the validation figure "
            "is optimistic, since it chose this model out of many."),
-        "",
-        "## Winning configuration",
-        "",
+    ]
+
+
+def _config_lines(record: TrialRecord, trainer: dict[str, Any], lora: dict[str, Any]) -> list[str]:
+    return [
         "| key | value |",
         "|---|---|",
         *(f"| `{key}` (searched) | {value} |" for key, value in sorted(record.params.items())),
@@ -69,29 +77,18 @@ def model_card(config: dict[str, Any], record: TrialRecord, rank: int, results: 
            f"target_modules={lora['target_modules']} |"] if lora.get("enabled") else []),
         "",
         "The full resolved config is `../config.yaml`; `hpo train --config ../config.yaml` trains it again.",
-        "",
-        "## How the search ran",
-        "",
-        *_search_lines(config, results),
-        "",
-        "## Libraries",
-        "",
-        ", ".join(f"{name} {version}" for name, version in library_versions().items() if version),
-        "",
-        "## Limits",
-        "",
-        *_limit_lines(data, trainer, model, test is not None),
-        "",
-        "## Use",
-        "",
+    ]
+
+
+def _use_lines(task: str) -> list[str]:
+    return [
         "```python",
         "from transformers import pipeline",
-        f'predict = pipeline("{PIPELINE_TAGS.get(trainer["task"], "text-classification")}", model="<this folder>")',
+        f'predict = pipeline("{PIPELINE_TAGS.get(task, "text-classification")}", model="<this folder>")',
         "```",
         "or `hpo predict <this folder> --data FILE --out FILE`, `hpo evaluate <this folder> --data FILE`.",
         "",
     ]
-    return str(ModelCard("---\n" + card_data.to_yaml() + "\n---\n\n" + "\n".join(lines)))
 
 
 def _data_lines(data: dict[str, Any], trainer: dict[str, Any]) -> list[str]:

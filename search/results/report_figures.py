@@ -15,6 +15,7 @@ import numpy as np
 import optuna
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
 from hpo.search.results.pareto import TradeOffs
 from hpo.search.results.report_data import NothingToShow, SweepData
@@ -95,8 +96,6 @@ def confusion(matrix: list[list[int]], labels: list[str], title: str) -> go.Figu
 
 def _curves(predictions: dict, kind: str, title: str) -> go.Figure:
     """One-vs-rest ROC or precision-recall curves from the saved probabilities (the positive class for two)."""
-    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
-
     probabilities = np.asarray(predictions.get("probabilities") or [], dtype=float)
     references = np.asarray(predictions.get("references") or [])
     labels = predictions.get("label_names") or []

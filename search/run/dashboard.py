@@ -15,9 +15,9 @@ def serve(sweep_dir: str | Path, host: str, port: int) -> None:
     Raises:
         ConfigError: not a sweep folder, or one without a journal (written before hpo recorded its study).
     """
-    from optuna_dashboard import run_server
+    from optuna_dashboard import run_server  # its web server: only `hpo dashboard` pays for importing it
 
-    from hpo.search.run.study_journal import journal_storage
+    from hpo.search.run.study_journal import journal_storage  # Ray's Callback class: after the folder check
 
     folder = Path(sweep_dir).expanduser().resolve()
     load_sweep_config(folder)  # a clear error for a folder that is not a sweep

@@ -47,7 +47,7 @@ def check_same_version(sweep_dir: Path) -> None:
                           f"hpo=={written}); hpo export, report and evaluate read the folder as it is", value=str(sweep_dir))
 
 
-def resume(sweep_dir: str | Path, verbose: bool = True) -> Path:
+def resume(sweep_dir: str | Path, verbose: bool = True, address: str | None = None) -> Path:
     """Finish a sweep whose driver was interrupted; returns the sweep folder.
 
     Raises:
@@ -56,6 +56,8 @@ def resume(sweep_dir: str | Path, verbose: bool = True) -> Path:
     sweep_dir = Path(sweep_dir).resolve()
     cfg = load_sweep_config(sweep_dir)
     check_same_version(sweep_dir)
+    if address:  # the cluster the sweep continues on now (a resubmitted Slurm job has a new head), not the saved one
+        cfg["cluster"]["address"] = address
     mirror_experiments(cfg, sweep_dir, TRIALS_DIR)  # with sweep.storage_path, the state lives there
     dirs = experiment_dirs(sweep_dir)
     storage_path, filesystem = run_storage(cfg, sweep_dir)

@@ -30,9 +30,11 @@ from transformers import logging as hf_logging
 
 from hpo.errors import ConfigError
 from hpo.trainers.data.chat import set_chat_template
-from hpo.trainers.data.loading import check_text_cells, load_file, rename_columns
+from hpo.trainers.data.loading import LabelledSplits, check_text_cells, load_file, rename_columns
 from hpo.trainers.models.lora import merge_checkpoint
 from hpo.trainers.models.lora_check import is_adapter_checkpoint
+from hpo.trainers.runs.test_split import evaluate_checkpoint
+from hpo.trainers.tasks.registry import get_task
 
 PIPELINES = {"classification": "text-classification", "regression": "text-classification",
              "chat": "text-generation", "causal_lm": "text-generation"}
@@ -84,10 +86,6 @@ def _pipeline_columns(config: dict[str, Any], model_dir: Path, inputs: list[Any]
 
 def _answers(config: dict[str, Any], model_dir: Path, rows: datasets.Dataset, source: str) -> list[dict[str, Any]]:
     """Each question's answer, decoded over its context's windows as the trials' evaluation decodes them."""
-    from hpo.trainers.data.loading import LabelledSplits
-    from hpo.trainers.runs.test_split import evaluate_checkpoint
-    from hpo.trainers.tasks.registry import get_task
-
     for column in ("question", "context"):
         if column not in rows.column_names:
             raise ConfigError("--data", f"question answering needs a {column} column; not in {source}", choices=rows.column_names)

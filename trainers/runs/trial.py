@@ -56,9 +56,10 @@ def _run_single_process(cfg: dict[str, Any], checkpoint: tune.Checkpoint | None)
         with checkpoint.as_directory() as directory:
             resume = ResumeState.load(directory)
     node_id = ray.get_runtime_context().get_node_id()
+    gpus = {"sys/gpu_ids": ",".join(str(i) for i in ray.get_gpu_ids())} if ray.get_gpu_ids() else {}  # what ran where
 
     def report(metrics: dict[str, float], snapshot: Snapshot) -> None:
-        metrics = {**metrics, "node_id": node_id, "sys/rss_mb": resident_memory_mb()}
+        metrics = {**metrics, "node_id": node_id, "sys/rss_mb": resident_memory_mb(), **gpus}
         with tempfile.TemporaryDirectory(prefix="hpo-ckpt-") as directory:
             save_checkpoint(directory, snapshot, metrics, cfg)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
