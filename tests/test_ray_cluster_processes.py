@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from ray.util import get_node_ip_address
 
 from hpo.search.results.records import collect_trials
 
@@ -61,15 +62,17 @@ class Node:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[tuple[str, list[Node], dict[str, str]]]:
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "WANDB_MODE": "offline"}
+    # token auth on every node and the driver: Ray 2.60 turns it on for a head by default, and a joining node
+    # only presents the token (~/.ray/auth_token) when the mode is set
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "WANDB_MODE": "offline", "RAY_AUTH_MODE": "token"}
     port = _free_port()
-    address = f"127.0.0.1:{port}"
+    address = f"{get_node_ip_address()}:{port}"  # where the head listens: this machine's address, as Ray picks it
     # the head holds no trial CPU: trials run on the worker nodes, each with one CPU
-    nodes = [Node(["--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false", "--node-ip-address=127.0.0.1"], env)]
+    nodes = [Node(["--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false"], env)]
     try:
         nodes[0].raylet()
         for _ in range(2):
-            nodes.append(Node([f"--address={address}", "--num-cpus=1", "--node-ip-address=127.0.0.1"], env))
+            nodes.append(Node([f"--address={address}", "--num-cpus=1"], env))
             nodes[-1].raylet()
         yield address, nodes, env
     finally:
@@ -95,7 +98,7 @@ def test_a_lost_node_s_trials_continue_elsewhere_and_a_joining_node_gets_trials(
             if not killed and re.search(r"\] \w+ eval 1:", line):  # a trial has reported: take a worker node away
                 nodes[1].raylet().send_signal(signal.SIGKILL)
                 killed = True
-                nodes.append(Node([f"--address={address}", "--num-cpus=1", "--node-ip-address=127.0.0.1"], env))
+                nodes.append(Node([f"--address={address}", "--num-cpus=1"], env))
                 nodes[-1].raylet()
                 joined = True
         assert sweep.wait(timeout=600) == 0, "".join(lines[-40:])
