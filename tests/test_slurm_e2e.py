@@ -32,7 +32,7 @@ SCRIPT = ROOT / "launch" / "slurm" / "hpo_sweep.sbatch"
 PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
 DAEMONS = {"slurmctld": "/usr/sbin/slurmctld", "slurmd": "/usr/sbin/slurmd", "munged": "/usr/sbin/munged"}
 SWEEP = ["model=tiny_bert", "data.num_train=96", "data.num_eval=32", "trainer.max_seq_length=32", "trainer.epochs=2",
-         "sweep.num_trials=2", "logger=none", "resources.reuse_workers=true", "searcher=random", "scheduler=fifo"]
+         "sweep.num_trials=1", "logger=none", "resources.reuse_workers=true", "searcher=random", "scheduler=fifo"]
 
 
 def _free_port() -> int:
@@ -168,7 +168,7 @@ def test_a_cancelled_job_resumes_when_submitted_again_and_the_sweep_finishes(slu
     log = (tmp_path / f"job-{second}.log").read_text()
     assert "resuming it" in log, log[-3000:]
     records = collect_trials(out, "eval/accuracy", "max")
-    assert len(records) == 2 and before <= {r.trial_id for r in records}
+    assert len(records) == 1 and before == {r.trial_id for r in records}  # the same trial, continued
     assert all(r.status == "finished" for r in records), [(r.trial_id, r.status, r.error) for r in records]
     for record in records:  # every evaluation once: the resumed trials went on from their checkpoints
         epochs = [json.loads(line)["epoch"] for line in (record.path / "result.json").read_text().splitlines()]

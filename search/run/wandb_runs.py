@@ -40,6 +40,15 @@ class TrialRunsCallback(WandbLoggerCallback):
         wandb_init_kwargs["config"] = config
         super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs)
 
+    def _cleanup_logging_actor(self, trial: Any) -> None:
+        """Let a finished logging actor exit on its own instead of Ray's ``ray.kill``: killing it right after
+        ``wandb.finish()`` returned also kills W&B's core process, which exits with its parent and can still be
+        writing the run (seen under load: an offline run file with no records). Dropping the last handle ends a
+        non-detached actor gracefully, its exit hooks and W&B's flush included."""
+        del self._trial_queues[trial]
+        del self._trial_logging_futures[trial]
+        del self._trial_logging_actors[trial]
+
     def log_trial_save(self, trial: Any) -> None:
         """Ray's checkpoint upload (when asked), then the checkpoint's generated replies as a W&B
         Table, logged at the evaluation's step: W&B's own view for comparing generations across trials."""
