@@ -99,7 +99,7 @@ def _run_until_killed(args: list[str], env: dict[str, str], progress_lines: int)
         proc.wait()
 
 
-CHAOS_KILLS = 5  # the benchmark's chaos script kills more often (benchmarks/driver_chaos.py)
+CHAOS_KILLS = 5  # kills per run of this test: each costs a driver start-up (Ray, the imports, the restore)
 
 
 def test_a_driver_killed_again_and_again_resumes_to_exactly_the_planned_trials(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from hpo.search.results.records import collect_trials
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-TRIALS, EPOCHS = 4, 3
+TRIALS, EPOCHS = 4, 2
 
 
 def _free_port() -> int:
@@ -111,7 +111,7 @@ def test_a_lost_node_s_trials_continue_elsewhere_and_a_joining_node_gets_trials(
     assert all(r.status == "finished" for r in records), [(r.trial_id, r.status, r.error) for r in records]
     for record in records:  # every evaluation reported once, none lost to the node
         epochs = [json.loads(row)["epoch"] for row in (record.path / "result.json").read_text().splitlines()]
-        assert epochs == [1.0, 2.0, 3.0], (record.trial_id, epochs)
+        assert epochs == [1.0, 2.0], (record.trial_id, epochs)
     nodes_used = {json.loads(row)["node_id"] for r in records for row in (r.path / "result.json").read_text().splitlines()}
     joined_id = _node_id(nodes[-1])
     assert joined_id in nodes_used, "the node that joined mid-sweep received no trial"
