@@ -7,6 +7,7 @@ the front, and never ``best/``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from hpo.objectives import Constraint, Objective, constraints, is_multi_objective, objectives, pareto_front
@@ -60,4 +61,4 @@ def trade_offs(results: SweepResults) -> TradeOffs | None:
 
 
 def _finite(value: object) -> bool:
-    return isinstance(value, (int, float)) and value == value and abs(value) != float("inf")
+    return isinstance(value, (int, float)) and math.isfinite(value)

@@ -120,6 +120,25 @@ class SweepData:
         return self.results.records
 
 
+def one_vs_rest(predictions: dict[str, Any]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The curves of a saved evaluation, one per class (only the positive class's when there are two):
+    ``(class name, is-this-class per row, the class's probability per row)``.
+
+    Raises:
+        NothingToShow: no per-class probabilities saved, or every row of one class (no curve to draw).
+    """
+    probabilities = np.asarray(predictions.get("probabilities") or [], dtype=float)
+    references = np.asarray(predictions.get("references") or [])
+    labels = predictions.get("label_names") or []
+    if probabilities.ndim != 2 or not len(probabilities) or probabilities.shape[1] != len(labels):
+        raise NothingToShow("the best checkpoint saved no per-class probabilities")
+    curves = [(labels[k], references == k, probabilities[:, k]) for k in ([1] if len(labels) == 2 else range(len(labels)))]
+    curves = [(name, truth, scores) for name, truth, scores in curves if truth.any() and not truth.all()]
+    if not curves:
+        raise NothingToShow("the evaluation rows hold a single class, so no curve can be drawn")
+    return curves
+
+
 def load_sweep(source: SweepResults | str | Path) -> SweepData:
     """The report's view of a sweep: ranked trials, their learning curves and the best trial's predictions.
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import numpy as np
 import optuna
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
 from hpo.search.results.pareto import TradeOffs
-from hpo.search.results.report_data import NothingToShow, SweepData
+from hpo.search.results.report_data import NothingToShow, SweepData, one_vs_rest
 
 
 def plotly_script() -> str:
@@ -96,25 +95,15 @@ def confusion(matrix: list[list[int]], labels: list[str], title: str) -> go.Figu
 
 def _curves(predictions: dict, kind: str, title: str) -> go.Figure:
     """One-vs-rest ROC or precision-recall curves from the saved probabilities (the positive class for two)."""
-    probabilities = np.asarray(predictions.get("probabilities") or [], dtype=float)
-    references = np.asarray(predictions.get("references") or [])
-    labels = predictions.get("label_names") or []
-    if probabilities.ndim != 2 or not len(probabilities) or probabilities.shape[1] != len(labels):
-        raise NothingToShow("the best checkpoint saved no per-class probabilities")
     figure = go.Figure()
-    for k in [1] if len(labels) == 2 else range(len(labels)):
-        truth = references == k
-        if truth.all() or not truth.any():
-            continue
+    for name, truth, scores in one_vs_rest(predictions):
         if kind == "roc":
-            fpr, tpr, _ = roc_curve(truth, probabilities[:, k])
-            figure.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"class {labels[k]} (AUC {auc(fpr, tpr):.3f})"))
+            fpr, tpr, _ = roc_curve(truth, scores)
+            figure.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"class {name} (AUC {auc(fpr, tpr):.3f})"))
         else:
-            precision, recall, _ = precision_recall_curve(truth, probabilities[:, k])
-            ap = average_precision_score(truth, probabilities[:, k])
-            figure.add_trace(go.Scatter(x=recall, y=precision, mode="lines", name=f"class {labels[k]} (AP {ap:.3f})"))
-    if not figure.data:
-        raise NothingToShow("the evaluation rows hold a single class, so no curve can be drawn")
+            precision, recall, _ = precision_recall_curve(truth, scores)
+            ap = average_precision_score(truth, scores)
+            figure.add_trace(go.Scatter(x=recall, y=precision, mode="lines", name=f"class {name} (AP {ap:.3f})"))
     if kind == "roc":
         figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "gray"}, name="chance"))
     axes = ("false positive rate", "true positive rate") if kind == "roc" else ("recall", "precision")

@@ -25,7 +25,15 @@ from matplotlib.ticker import NullFormatter  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay  # noqa: E402
 from wordcloud import WordCloud  # noqa: E402
 
-from hpo.search.results.report_data import Diagnosis, NothingToShow, SweepData, TextStats, TrialData, evaluated  # noqa: E402
+from hpo.search.results.report_data import (  # noqa: E402
+    Diagnosis,
+    NothingToShow,
+    SweepData,
+    TextStats,
+    TrialData,
+    evaluated,
+    one_vs_rest,
+)
 
 DPI = 100
 STATUS_STYLE = {"finished": dict(marker="o", color="tab:blue"), "stopped": dict(marker="X", color="tab:orange")}
@@ -173,23 +181,11 @@ def _one_vs_rest(predictions: dict, draw, title: str, path: Path, chance: str) -
     ``chance``: draw the chance level ``once`` (ROC's diagonal) or only for ``binary`` data
     (precision-recall's chance level is each class's prevalence).
     """
-    probabilities = np.asarray(predictions.get("probabilities") or [], dtype=float)
-    references = np.asarray(predictions.get("references") or [])
-    labels = predictions.get("label_names") or []
-    if probabilities.ndim != 2 or not len(probabilities) or probabilities.shape[1] != len(labels):
-        raise NothingToShow("the best checkpoint saved no per-class probabilities")
-    classes = [1] if len(labels) == 2 else range(len(labels))
+    curves = one_vs_rest(predictions)
+    binary = len(predictions["label_names"]) == 2
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    drawn = 0
-    for k in classes:
-        truth = references == k
-        if truth.all() or not truth.any():
-            continue
-        draw(truth, probabilities[:, k], name=f"class {labels[k]}", ax=ax, plot_chance_level=drawn == 0 and (chance == "once" or len(labels) == 2))
-        drawn += 1
-    if not drawn:
-        plt.close(fig)
-        raise NothingToShow("the evaluation rows hold a single class, so no curve can be drawn")
+    for drawn, (name, truth, scores) in enumerate(curves):
+        draw(truth, scores, name=f"class {name}", ax=ax, plot_chance_level=drawn == 0 and (chance == "once" or binary))
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return _save(fig, path)
