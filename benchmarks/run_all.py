@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "overhead": "benchmarks.overhead",
     "throughput": "benchmarks.throughput",
     "finetune": "benchmarks.finetune",
+    "chaos": "benchmarks.chaos",
 }
 
 

@@ -393,10 +393,10 @@ def write(result: dict[str, Any], out: Path) -> dict[str, Path]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.search_efficiency", description=__doc__.splitlines()[0])
-    p.add_argument("--smoke", action="store_true", help="1 task, 1 seed, a 2-run budget, no extras: checks the plumbing in seconds")
+    p.add_argument("--smoke", action="store_true", help="1 task, 1 seed, a 1-run budget, no extras: checks the plumbing in seconds")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (0..n-1); default 10 (smoke: 1)")
     p.add_argument("--tasks", type=int, default=None, help="first n LCBench tasks; default 5 (smoke: 1)")
-    p.add_argument("--budget", type=int, default=None, help="epochs per run; default 520 = 10 full trainings (smoke: 104)")
+    p.add_argument("--budget", type=int, default=None, help="epochs per run; default 520 = 10 full trainings (smoke: 52)")
     p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS), help="default: all (smoke: all but the extras)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--out", type=Path, default=None, help="default: benchmarks/results (smoke: benchmarks/results/smoke)")
@@ -406,7 +406,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     smoke = args.smoke
     args.seeds = args.seeds or (1 if smoke else 10)
     args.tasks = args.tasks or (1 if smoke else 5)
-    args.budget = args.budget or (2 if smoke else 10) * lcbench.MAX_EPOCHS
+    args.budget = args.budget or (1 if smoke else 10) * lcbench.MAX_EPOCHS
     args.out = args.out or (RESULTS_DIR / "smoke" if smoke else RESULTS_DIR)  # a smoke run never replaces a result
     args.methods = args.methods or [m for m in METHODS if not (smoke and METHODS[m].extra)]
     return args

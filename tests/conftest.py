@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,14 +36,43 @@ os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    """One local Ray instance per test module: Ray costs seconds to start."""
+@pytest.fixture(scope="session")
+def _ray_for_the_process():
+    """Shuts down, at the end of the test process, the Ray instance the modules shared."""
+    yield
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_session(_ray_for_the_process):
+    """One local Ray instance per test process, shared by the modules that ask for it: Ray costs ~5 s to
+    start and stop, and each pytest-xdist worker runs about twenty modules. Started by the first module
+    that needs it, and again after a module that ran Ray its own way (see :func:`_own_ray_per_module`)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_ray_per_module(request: pytest.FixtureRequest):
+    """A module that does not use ``ray_session`` (a cluster test, a benchmark) starts Ray its own way:
+    it finds none running in this process, and leaves none behind for the next module."""
+    module = request.module
+    shares = any("ray_session" in item.fixturenames for item in request.session.items if item.module is module)
+    if not shares:
+        _stop_ray_in_this_process()
+    yield
+    if not shares:
+        _stop_ray_in_this_process()
+
+
+def _stop_ray_in_this_process() -> None:
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        sys.modules["ray"].shutdown()
 
 
 @pytest.fixture

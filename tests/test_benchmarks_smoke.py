@@ -1,7 +1,7 @@
 """The search-efficiency benchmark's smoke mode: every method runs end to end and the report is sane.
 
 The benchmark itself is not part of the suite (minutes of compute); this runs its smoke mode
-(1 LCBench task, 1 seed, a budget of 2 full trainings) through the same code path.
+(1 LCBench task, 1 seed, a budget of 1 full training) through the same code path.
 """
 
 from __future__ import annotations

@@ -4,18 +4,13 @@ commands that add to a finished sweep: extend, confirm."""
 from __future__ import annotations
 
 import json
-import os
-import random
-import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 
+from benchmarks import chaos
 from hpo.layout import experiment_dirs
 from hpo.search.results.export import export
 from hpo.search.results.records import collect_trials, evaluated_history
@@ -25,7 +20,6 @@ from hpo.search.run.sweep import prepare, run
 from tests.conftest import TINY_SST2
 
 pytestmark = pytest.mark.slow
-HPO = str(Path(sys.executable).parent / "hpo")
 SMALL = [*TINY_SST2, "data.max_train_samples=96", "data.max_eval_samples=48", "logger=none", "scheduler=fifo"]
 REUSE = ["resources.reuse_workers=true"]  # in-process sweeps here: save the per-trial imports
 
@@ -75,66 +69,28 @@ def test_failed_trials_are_retried_from_their_checkpoint(ray_session, out_dir: P
     for record in summary.records:
         steps = [json.loads(line)["step"] for line in (record.path / "result.json").read_text().splitlines()]
         assert steps == [6, 12]  # epoch 1 before the fault, epoch 2 after the retry, no epoch twice
+    # a driver SIGKILLed after Ray replaced a trial's checkpoint but before it saved its experiment state
+    # leaves the state naming a folder that is gone: the records read the checkpoint the trial folder holds
+    [record] = summary.records
+    moved = record.checkpoint.rename(record.checkpoint.with_name("checkpoint_000009"))
+    [reread] = collect_trials(out_dir, "eval/accuracy", "max")
+    assert reread.checkpoint == moved and reread.best["eval/accuracy"] == record.best["eval/accuracy"]
+    assert export(out_dir).best.checkpoint == moved and (out_dir / "best" / "model" / "model.safetensors").is_file()
 
 
-def _run_until_killed(args: list[str], env: dict[str, str], progress_lines: int) -> bool:
-    """Start ``hpo`` with ``args``; SIGKILL it (and the Ray processes it started) once it printed
-    ``progress_lines`` lines of trial progress. False when it ended first (nothing left to interrupt)."""
-    proc = subprocess.Popen([HPO, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            start_new_session=True)
-    seen, lines = 0, []
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if re.search(r"^\[\s*\d+s\] \w+ (started|continued|eval \d+|finished)", line):
-                seen += 1
-                if seen >= progress_lines:
-                    return True
-        assert proc.wait() == 0, "".join(lines[-30:])
-        return False
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
-        proc.wait()
-
-
-CHAOS_KILLS = 5  # kills per run of this test: each costs a driver start-up (Ray, the imports, the restore)
+CHAOS_KILLS = 5  # kills per run of this test (benchmarks/chaos.py makes more): each costs a driver start-up
 
 
 def test_a_driver_killed_again_and_again_resumes_to_exactly_the_planned_trials(tmp_path: Path) -> None:
     """SIGKILL the driver at random points of one sweep (after 1 or 2 progress lines each time), resume each time."""
-    out, num_trials = tmp_path / "sweep", 3
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
-    rng = random.Random(0)
-    # the demo data (generated, nothing to read): each of the 6 starts pays only Ray's and the imports' start-up
-    args = ["sweep", "model=tiny_bert", "data.num_train=96", "data.num_eval=48", "trainer.max_seq_length=32", "logger=none",
-            "scheduler=fifo", "searcher.max_concurrent=1", *REUSE, "search_space.trainer.batch_size.values=[16]", "searcher=optuna",
-            "searcher.n_startup_trials=2", f"sweep.num_trials={num_trials}", "trainer.epochs=2", f"sweep.output_dir={out}"]
-    kills = 0
-    # the first kill comes after a trial's first evaluation, so Ray's experiment state exists to resume from
-    while kills < CHAOS_KILLS and _run_until_killed(args, env, rng.randint(1, 2) + (1 if kills == 0 else 0)):
-        kills += 1
-        args = ["resume", str(out)]
-    assert kills == CHAOS_KILLS, f"the sweep ended after {kills} kills: make it longer"
-    done = subprocess.run([HPO, "resume", str(out)], capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    after = collect_trials(out, "eval/accuracy", "max")
-    assert len(after) == num_trials and len({r.trial_id for r in after}) == num_trials  # none lost, none twice
-    assert all(r.status == "finished" for r in after), [(r.trial_id, r.status, r.error) for r in after]
-    assert len({tuple(sorted(r.params.items())) for r in after}) == num_trials  # no configuration sampled twice
-    for record in after:
-        steps = [json.loads(line)["step"] for line in (record.path / "result.json").read_text().splitlines()]
-        assert steps == [6, 12], (record.trial_id, steps)  # every evaluation once, none repeated or lost
-    assert "Best config:" in done.stdout
-    # the Optuna study the sweep records (hpo dashboard) agrees with Ray's records: each trial once, ended, its best value
-    study = optuna.load_study(study_name="demo", storage=journal_storage(out))
-    by_ray = {t.user_attrs[RAY_TRIAL_ID]: t for t in study.trials}
-    assert len(study.trials) == num_trials and set(by_ray) == {r.trial_id for r in after}
-    for record in after:
-        trial = by_ray[record.trial_id]
-        assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == pytest.approx(record.best["eval/accuracy"])
-        assert sorted(trial.intermediate_values) == [1, 2]  # both evaluations, each once
+    out, trials, epochs = tmp_path / "sweep", 3, 2
+    killed = chaos.chaos(out, kills=CHAOS_KILLS, trials=trials, epochs=epochs, seed=0, most_lines=2)
+    assert killed["kills"] == CHAOS_KILLS, f"the sweep ended after {killed['kills']} kills: make it longer"
+    checks = chaos.invariants(out, trials, epochs)
+    # exactly the planned trials, none twice, no configuration sampled twice, every evaluation once, the
+    # Optuna study the sweep records (hpo dashboard) the same trials with the same values and evaluations
+    assert all(ok for name, ok in checks.items() if name != "details"), checks
+    assert (out / "best" / "model" / "model.safetensors").is_file()
 
 
 # SMAC3 under ASHA: SMAC's forest proposes, ASHA stops, extend warm-starts the forest. Optuna's warm start is

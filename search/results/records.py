@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ConfigError
-from hpo.layout import PARAMS_JSON, TRIALS_DIR, experiment_dirs, load_sweep_config
+from hpo.layout import CHECKPOINT_METADATA_FILE, PARAMS_JSON, TRIALS_DIR, experiment_dirs, load_sweep_config
 from hpo.legacy_names import accept_legacy_names
 from hpo.params import plain_value
 from hpo.ranking import CV_FOLDS_DONE
@@ -132,13 +132,13 @@ def _record(trial: Any, result: Any, metric: str, mode: str) -> TrialRecord:
 
 def _best_evaluation(result: Any, metric: str, mode: str) -> tuple[dict[str, Any] | None, Path | None]:
     """The best evaluation's metrics and, when Ray kept it, its checkpoint folder."""
-    kept = [(m, c) for c, m in (result.best_checkpoints or []) if _finite(m.get(metric))]
+    kept = _kept_checkpoints(result, metric)
     if kept and CV_FOLDS_DONE in kept[0][0]:
         most = max(m[CV_FOLDS_DONE] for m, _ in kept)
         kept = [(m, c) for m, c in kept if m[CV_FOLDS_DONE] == most]
     if kept:
         metrics, checkpoint = (max if mode == "max" else min)(kept, key=lambda mc: mc[0][metric])
-        return dict(metrics), Path(checkpoint.path)
+        return dict(metrics), checkpoint
     history = result.metrics_dataframe
     if history is None or metric not in history or history[metric].notna().sum() == 0:
         return None, None
@@ -146,6 +146,22 @@ def _best_evaluation(result: Any, metric: str, mode: str) -> tuple[dict[str, Any
         history = history[history[CV_FOLDS_DONE] == history[CV_FOLDS_DONE].max()]
     index = history[metric].idxmax() if mode == "max" else history[metric].idxmin()
     return history.loc[index].to_dict(), None
+
+
+def _kept_checkpoints(result: Any, metric: str) -> list[tuple[dict[str, Any], Path]]:
+    """The trial's checkpoints with their metrics, as Ray's experiment state lists them, or as the trial
+    folder holds them when a listed one is gone: a driver killed after Ray deleted a superseded checkpoint
+    but before it saved its state again leaves the state naming a folder that no longer exists."""
+    listed = [(m, Path(c.path)) for c, m in (result.best_checkpoints or []) if _finite(m.get(metric))]
+    if all(path.is_dir() for _, path in listed):
+        return listed
+    on_disk = []
+    for folder in sorted(Path(result.path).glob("checkpoint_*")):
+        metadata = folder / CHECKPOINT_METADATA_FILE
+        metrics = json.loads(metadata.read_text()).get("metrics", {}) if metadata.is_file() else {}
+        if _finite(metrics.get(metric)):
+            on_disk.append((metrics, folder))
+    return on_disk
 
 
 def _finite(value: Any) -> bool:
