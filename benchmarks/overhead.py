@@ -300,10 +300,23 @@ def gaps(records: list[dict[str, float]]) -> dict[str, float | None]:
         if i >= MAX_CONCURRENT and ended:
             between.append(rec["fn_started"] - max(ended))
     return {
+        **pace(ordered),
         "between_trials": round(statistics.median(between), 4) if between else None,
         "in_trial": round(statistics.median(r["ended"] - r["fn_started"] for r in records), 4) if records else None,
         "worker_processes": len({r["pid"] for r in records}),
     }
+
+
+def pace(ordered: list[dict[str, float]]) -> dict[str, float | None]:
+    """Seconds per trial over the first and the last tenth of a run's trials (by start): everything a trial
+    costs the sweep (scheduling, the searcher, the callbacks, the snapshots), early and late. Flat per-trial
+    overhead means the two match; a cost that grows with the trials already run shows as a later tenth slower."""
+    tenth = len(ordered) // 10
+    if tenth < 2:
+        return {"s_per_trial_first_tenth": None, "s_per_trial_last_tenth": None}
+    starts = [r["fn_started"] for r in ordered]
+    return {"s_per_trial_first_tenth": round((starts[tenth] - starts[0]) / tenth, 4),
+            "s_per_trial_last_tenth": round((starts[-1] - starts[-1 - tenth]) / tenth, 4)}
 
 
 def summarise(runs: list[dict[str, Any]], counts: list[int]) -> dict[str, Any]:
@@ -425,14 +438,14 @@ def setting_markdown(setting: str, part: dict[str, Any]) -> list[str]:
         )
     lines += [
         "",
-        "Where the time goes (medians, seconds): the phases of a run; between two trials on one slot, the last report "
+        "Where the time goes (medians, seconds): the phases of a run; the seconds per trial over the first and the last tenth of the trials (by start: flat overhead makes them equal); between two trials on one slot, the last report "
         "of the trial that ended to the next trial function's start; and from Ray's timeline, a trial actor's `stop` "
         "to the next actor's `__init__` (Tune's bookkeeping, the placement group, the raylet handing over a worker "
         "process and that process loading the actor class, which imports `ray.tune`), `__init__` itself, and "
         "`__init__` to the first `train` call.",
         "",
-        "| method | trials | phases | between trials | stop to next `__init__` | `__init__` | `__init__` to `train` | in trial | worker processes |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | trials | phases | s/trial, first tenth | s/trial, last tenth | between trials | stop to next `__init__` | `__init__` | `__init__` to `train` | in trial | worker processes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for method in METHODS:
         for n in map(str, counts):
@@ -440,7 +453,8 @@ def setting_markdown(setting: str, part: dict[str, Any]) -> list[str]:
             g, a = b["gaps_s"], b["actors_s"]
             phases = ", ".join(f"{k} {v:.1f}" for k, v in b["phases_s"].items())
             lines.append(
-                f"| {LABELS[method]} | {n} | {phases} | {_opt(g['between_trials'])} | {_opt(a.get('stop_to_next_init'))} | "
+                f"| {LABELS[method]} | {n} | {phases} | {_opt(g.get('s_per_trial_first_tenth'))} | "
+                f"{_opt(g.get('s_per_trial_last_tenth'))} | {_opt(g['between_trials'])} | {_opt(a.get('stop_to_next_init'))} | "
                 f"{_opt(a.get('init'))} | {_opt(a.get('init_to_first_train'))} | {_opt(g['in_trial'])} | {g['worker_processes']:.0f} |"
             )
     return lines

@@ -20,8 +20,10 @@ from hpo.layout import TRIALS_DIR, VERSION_FILE, experiment_dirs, experiment_nam
 from hpo.legacy_names import accept_legacy_names
 from hpo.search.algorithms.searchers import WARM_STARTABLE
 from hpo.search.run.callbacks import ProgressCallback
+from hpo.search.run.disk_guard import DiskSpaceGuard, fit_guarded
 from hpo.search.run.storage import mirror_experiments, run_storage
 from hpo.search.run.sweep import (
+    check_output_dir,
     init_ray,
     prepare_resolved,
     quiet_ray_trial_errors,
@@ -64,6 +66,7 @@ def resume(sweep_dir: str | Path, verbose: bool = True, address: str | None = No
     path = str(dirs[-1]) if dirs and filesystem is None else f"{storage_path.rstrip('/')}/{dirs[-1].name}" if dirs else ""
     if not dirs or not tune.Tuner.can_restore(path, storage_filesystem=filesystem):
         raise ConfigError("sweep_dir", "nothing to resume: no Ray Tune experiment state in this folder", value=str(sweep_dir))
+    check_output_dir(sweep_dir)  # a disk that filled up stopped it: room first
     init_ray(cfg)
     accept_legacy_names()  # the experiment state of a folder written before hpo's packages moved
     tuner = tune.Tuner.restore(
@@ -75,11 +78,14 @@ def resume(sweep_dir: str | Path, verbose: bool = True, address: str | None = No
         restart_errored=False,
     )
     run_config = tuner._local_tuner.get_run_config()
-    run_config.callbacks = [c for c in run_config.callbacks or [] if not isinstance(c, ProgressCallback)]
+    # this driver's own progress lines and disk guard (a sweep written before the guard had none)
+    run_config.callbacks = [c for c in run_config.callbacks or [] if not isinstance(c, (ProgressCallback, DiskSpaceGuard))]
+    guard = DiskSpaceGuard(sweep_dir)
+    run_config.callbacks.insert(0, guard)
     if verbose:
-        run_config.callbacks.insert(0, ProgressCallback(cfg["sweep"]["metric"], cfg["sweep"]["mode"]))
+        run_config.callbacks.insert(1, ProgressCallback(cfg["sweep"]["metric"], cfg["sweep"]["mode"]))
     quiet_ray_trial_errors()
-    tuner.fit()
+    fit_guarded(tuner, guard)
     mirror_experiments(cfg, sweep_dir, dirs[-1].name)
     return sweep_dir
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +28,7 @@ from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import resolve
 from hpo.search.run.budgets import SweepBudget, has_budget
 from hpo.search.run.callbacks import ProgressCallback, build_logger_callbacks
+from hpo.search.run.disk_guard import MIN_FREE_MB, DiskSpaceGuard, fit_guarded, free_mb
 from hpo.search.run.longest_trial import CountTrainRows, longest_trial_evaluations
 from hpo.search.run.result_files import ResultJsonWriter
 from hpo.search.run.storage import mirror_experiments, open_storage, run_storage
@@ -73,9 +73,6 @@ def prepare_resolved(cfg: dict[str, Any]) -> PreparedSweep:
     return PreparedSweep(cfg, params, search, scheduler, sweep_dir)
 
 
-MIN_FREE_MB = 64  # below this, the first checkpoints would fill the disk: refuse before any trial runs
-
-
 def check_output_dir(sweep_dir: Path) -> None:
     """The sweep folder can be written, with room for checkpoints, before Ray starts (nothing is created here).
 
@@ -89,9 +86,9 @@ def check_output_dir(sweep_dir: Path) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError("sweep.output_dir", f"cannot write in {existing} (a read-only file system, or no permission)",
                           value=str(sweep_dir))
-    free_mb = shutil.disk_usage(existing).free / 2**20
-    if free_mb < MIN_FREE_MB:
-        raise ConfigError("sweep.output_dir", f"only {free_mb:.1f} MB free where the sweep would write ({existing}); "
+    free = free_mb(existing)
+    if free < MIN_FREE_MB:
+        raise ConfigError("sweep.output_dir", f"only {free:.1f} MB free where the sweep would write ({existing}); "
                           f"checkpoints need more: free space or choose another folder", value=str(sweep_dir))
 
 
@@ -218,7 +215,8 @@ def run(
     check_cluster_resources(cfg)
     metric, mode = cfg["sweep"]["metric"], cfg["sweep"]["mode"]
     budget = sweep_budget(cfg, sweep_dir)
-    callbacks: list[Any] = [budget] if budget else []
+    guard = DiskSpaceGuard(sweep_dir)
+    callbacks: list[Any] = [guard, *([budget] if budget else [])]
     callbacks += [ProgressCallback(metric, mode, budget=budget)] if verbose else []
     callbacks += build_logger_callbacks(cfg, sweep_dir=str(sweep_dir)) + [ResultJsonWriter()]
     callbacks.append(StudyJournalCallback(sweep_dir, cfg["sweep"]["name"], metric, mode, prepared.params))  # hpo dashboard
@@ -249,7 +247,7 @@ def run(
         ),
     )
     quiet_ray_trial_errors()
-    tuner.fit()
+    fit_guarded(tuner, guard)
     mirror_experiments(cfg, sweep_dir, experiment)
     return sweep_dir
 
