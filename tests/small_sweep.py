@@ -1,7 +1,7 @@
 """The one CLI sweep of the test session, shared by every test that only needs a finished sweep to read.
 
 ``hpo sweep`` runs once per test session in a subprocess (its own Ray instance, so the
-module-scoped ``ray_session`` of other test modules is unaffected), the way a user runs it: the
+``ray_session`` the other test modules share is unaffected), the way a user runs it: the
 randomly initialised tiny BERT on an SST-2 slice, Optuna TPE (random until 4 trials ended), ASHA
 stopping after 2 epochs the trials not in the top third so far, W&B offline with a fake
 ``WANDB_API_KEY`` in the environment that must never reach a file, workers reused between trials,
