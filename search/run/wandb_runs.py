@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ray.air.integrations.wandb import WandbLoggerCallback, _QueueItem
+from ray.air.integrations.wandb import WandbLoggerCallback, _QueueItem, _WandbLoggingActor
 from ray.tune.result import TRAINING_ITERATION
 
 from hpo.layout import GENERATIONS_FILE
@@ -16,12 +16,28 @@ from hpo.params import apply_params, run_params
 GENERATIONS_KEY = "eval/generations"  # the W&B table of a chat evaluation's prompts, references and replies
 
 
+class _FlushedLoggingActor(_WandbLoggingActor):
+    """Ray's W&B logging actor whose ``run()`` returns only once W&B's core process has written the run to disk.
+
+    ``wandb.finish()`` returns before W&B's core process has flushed an offline run file: a sweep's last
+    trial, read right after the sweep, has held a run file without a single record. ``wandb.teardown()``
+    waits for the core process to finish; Ray's callback waits for ``run()`` at the experiment's end, so
+    every trial's run is whole when the sweep returns.
+    """
+
+    def run(self) -> None:
+        super().run()
+        self._wandb.teardown()
+
+
 class TrialRunsCallback(WandbLoggerCallback):
     """Ray's W&B logger with each run's config being the trial's full resolved config.
 
     Ray's callback logs only the sampled values as the run config; users comparing runs in W&B
     also want the model, data and fixed settings, with the sampled values applied in place.
     """
+
+    _logger_actor_cls = _FlushedLoggingActor  # Ray's hook for its logging actor's class
 
     def __init__(self, base_config: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
