@@ -99,11 +99,11 @@ def test_a_damaged_checkpoint_is_named_with_its_reason(tmp_path: Path, damaged: 
 
 @pytest.mark.slow
 def test_a_disk_that_fills_mid_sweep_stops_it_with_its_results_and_resume_finishes_it(tmp_path: Path) -> None:
-    """``hpo sweep`` on a 96 MB file system filled to 32 MB free after the first evaluation: one message, exit 2,
+    """``hpo sweep`` on a 160 MB file system filled to 32 MB free after the first evaluation: one message, exit 2,
     the evaluation on disk; with the space freed, ``hpo resume`` finishes every trial, each evaluation once."""
     hpo = str(Path(sys.executable).parent / "hpo")
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
-    with _mounted(tmp_path / "disk", "96m") as disk:
+    with _mounted(tmp_path / "disk", "160m") as disk:  # room for the whole sweep once the ballast is gone
         out = disk / "sweep"
         args = [hpo, "sweep", *[o for o in TINY if not o.startswith("trainer.epochs")], "trainer.epochs=3", "searcher=random", "sweep.num_trials=2", "scheduler=fifo",
                 "searcher.max_concurrent=1", "resources.reuse_workers=true", f"sweep.output_dir={out}"]
