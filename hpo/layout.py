@@ -39,6 +39,7 @@ one reader behind. Pure path arithmetic and a YAML read; it imports nothing of h
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,12 @@ def experiment_dirs(sweep_dir: str | Path) -> list[Path]:
     extensions = sorted(sweep_dir.glob(f"{TRIALS_DIR}-extend-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
     first = sweep_dir / TRIALS_DIR
     return ([first] if first.is_dir() else []) + extensions
+
+
+def read_checkpoint_metadata(directory: str | Path) -> dict[str, Any]:
+    """The metrics and config hpo saved beside a checkpoint's weights; empty when the folder holds none."""
+    path = Path(directory) / CHECKPOINT_METADATA_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def load_sweep_config(sweep_dir: str | Path) -> dict[str, Any]:

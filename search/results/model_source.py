@@ -8,7 +8,6 @@ which says how to read data for it (columns, label mapping, cleaning, sequence l
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from hpo.layout import (
     EXPORT_MODEL_DIR,
     TRAIN_CHECKPOINT_DIR,
     TRIALS_DIR,
+    read_checkpoint_metadata,
 )
 from hpo.search.config.schema import with_defaults
 
@@ -68,10 +68,9 @@ def resolve_model_source(path: str | Path) -> ModelSource:
     if (given / EXPORT_MODEL_DIR).is_dir() and (given / CONFIG_FILE).is_file():
         return _bundle(given, str(given))
     for folder in (given, given / TRAIN_CHECKPOINT_DIR):
-        if (folder / CHECKPOINT_METADATA_FILE).is_file():
-            config = json.loads((folder / CHECKPOINT_METADATA_FILE).read_text()).get("config")
-            if isinstance(config, dict):
-                return ModelSource(folder, with_defaults(config), str(folder))
+        config = read_checkpoint_metadata(folder).get("config")
+        if isinstance(config, dict):
+            return ModelSource(folder, with_defaults(config), str(folder))
     if (given.parent / CONFIG_FILE).is_file() and given.name == EXPORT_MODEL_DIR:
         return _bundle(given.parent, str(given.parent))
     raise ConfigError(

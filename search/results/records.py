@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ConfigError
-from hpo.layout import CHECKPOINT_METADATA_FILE, PARAMS_JSON, TRIALS_DIR, experiment_dirs, load_sweep_config
+from hpo.layout import PARAMS_JSON, TRIALS_DIR, experiment_dirs, load_sweep_config, read_checkpoint_metadata
 from hpo.legacy_names import accept_legacy_names
 from hpo.params import plain_value
 from hpo.ranking import CV_FOLDS_DONE
@@ -157,8 +157,7 @@ def _kept_checkpoints(result: Any, metric: str) -> list[tuple[dict[str, Any], Pa
         return listed
     on_disk = []
     for folder in sorted(Path(result.path).glob("checkpoint_*")):
-        metadata = folder / CHECKPOINT_METADATA_FILE
-        metrics = json.loads(metadata.read_text()).get("metrics", {}) if metadata.is_file() else {}
+        metrics = read_checkpoint_metadata(folder).get("metrics", {})
         if _finite(metrics.get(metric)):
             on_disk.append((metrics, folder))
     return on_disk

@@ -94,7 +94,3 @@ def save_checkpoint(
     (directory / CHECKPOINT_METADATA_FILE).write_text(json.dumps({"metrics": metrics, "config": config}, indent=2))
     return directory
 
-
-def read_checkpoint_metadata(directory: str | Path) -> dict[str, Any]:
-    """The metrics and config saved beside a checkpoint's weights."""
-    return json.loads((Path(directory) / CHECKPOINT_METADATA_FILE).read_text())
