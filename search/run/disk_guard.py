@@ -27,10 +27,14 @@ MIN_FREE_MB = 64  # below this, the next checkpoints would fill the disk: no swe
 CHECK_EVERY_S = 0.2  # Ray's loop steps many times a second; a statvfs takes microseconds (more on network file systems)
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` or, before it is created, its nearest existing parent: where its file system is known."""
+    return next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+
+
 def free_mb(path: Path) -> float:
-    """Free megabytes on the file system that holds ``path`` (or its nearest existing parent)."""
-    existing = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
-    return shutil.disk_usage(existing).free / 2**20
+    """Free megabytes on the file system that holds ``path`` (or will hold it)."""
+    return shutil.disk_usage(nearest_existing(path)).free / 2**20
 
 
 class OutputDiskFullError(ConfigError):

@@ -28,7 +28,7 @@ from hpo.search.config.compose import compose_config
 from hpo.search.config.schema import resolve
 from hpo.search.run.budgets import SweepBudget, has_budget
 from hpo.search.run.callbacks import ProgressCallback, build_logger_callbacks
-from hpo.search.run.disk_guard import MIN_FREE_MB, DiskSpaceGuard, fit_guarded, free_mb
+from hpo.search.run.disk_guard import MIN_FREE_MB, DiskSpaceGuard, fit_guarded, free_mb, nearest_existing
 from hpo.search.run.longest_trial import CountTrainRows, longest_trial_evaluations
 from hpo.search.run.result_files import ResultJsonWriter
 from hpo.search.run.storage import mirror_experiments, open_storage, run_storage
@@ -80,7 +80,7 @@ def check_output_dir(sweep_dir: Path) -> None:
         ConfigError: naming ``sweep.output_dir``: a read-only file system or no permission, a file in the
             way, or less than ``MIN_FREE_MB`` free.
     """
-    existing = next((p for p in (sweep_dir, *sweep_dir.parents) if p.exists()), Path("/"))
+    existing = nearest_existing(sweep_dir)
     if not existing.is_dir():
         raise ConfigError("sweep.output_dir", f"{existing} is a file, not a folder", value=str(sweep_dir))
     if not os.access(existing, os.W_OK | os.X_OK):
